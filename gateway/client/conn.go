@@ -1,0 +1,356 @@
+// Package client is one WebSocket client of the gateway: a reader that runs
+// in the HTTP handler's goroutine and forwards frames to NATS one at a time,
+// and a bounded outbound queue drained by a writer goroutine that exists
+// only while there is something to write. An idle client costs one goroutine.
+package client
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsgate/wsgate/shared/contract"
+)
+
+// Options bound what one client may cost.
+type Options struct {
+	MaxMessageBytes int64         // larger frames close the socket with 1009
+	SendQueueBytes  int           // outbound bytes waiting; over it, the client is closed
+	WriteTimeout    time.Duration // one frame write, and the close frame
+	WorkerTimeout   time.Duration // how long a frame waits for its worker's reply
+	CloseGrace      time.Duration // how long to wait for the peer's close frame
+}
+
+// Publisher is the part of *nats.Conn a client needs.
+type Publisher interface {
+	PublishMsg(*nats.Msg) error
+}
+
+// Conn is one connected client.
+type Conn struct {
+	ID   string
+	ws   *websocket.Conn
+	opts *Options
+	log  *slog.Logger
+	pub  Publisher
+
+	subject     string      // where this client's frames go
+	replyPrefix string      // <gateway inbox>.<id>. ; the frame's seq follows
+	hdr         nats.Header // identity headers, reused by the reader for every frame
+	seq         uint64      // reader only
+
+	awaiting atomic.Uint64 // seq of the frame waiting for its reply, 0 if none
+	replied  chan struct{}
+	closing  chan struct{}
+	once     sync.Once
+
+	mu      sync.Mutex
+	queue   []frame
+	queued  int
+	writing bool
+	closed  bool
+
+	// Stats, for the close log line.
+	framesIn, framesOut atomic.Uint64
+	closeCode           atomic.Int32
+}
+
+type frame struct {
+	typ  int
+	data []byte
+}
+
+// New wraps an upgraded socket. Frames go to subject; replies come back on
+// replyPrefix+<seq>. hdr carries the identity headers of every frame.
+func New(id string, ws *websocket.Conn, pub Publisher, subject, replyPrefix string, hdr nats.Header, opts *Options, log *slog.Logger) *Conn {
+	return &Conn{
+		ID: id, ws: ws, opts: opts, log: log, pub: pub,
+		subject: subject, replyPrefix: replyPrefix, hdr: hdr,
+		replied: make(chan struct{}, 1),
+		closing: make(chan struct{}),
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Serve reads frames until the socket ends. Frames go to NATS one at a time:
+// the next is sent only after the worker answered the previous one (or the
+// worker timeout passed), so a client's frames are handled in the order sent
+// even when several worker instances share the work.
+func (c *Conn) Serve() {
+	c.ws.SetReadLimit(c.opts.MaxMessageBytes)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	drainRaw := false
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.closeCode.CompareAndSwap(0, int32(ce.Code))
+			}
+			drainRaw = errors.Is(err, websocket.ErrReadLimit)
+			if drainRaw {
+				c.closeCode.CompareAndSwap(0, contract.CloseMessageTooBig)
+			}
+			break
+		}
+		if c.isClosing() {
+			// A close frame was sent: discard until the peer's close arrives.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				drainRaw = errors.Is(err, websocket.ErrReadLimit)
+				break
+			}
+			continue
+		}
+		buf := bufPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		// Count decompressed bytes: the limit holds whatever the wire size.
+		_, err = buf.ReadFrom(io.LimitReader(r, c.opts.MaxMessageBytes+1))
+		switch {
+		case err != nil:
+			bufPool.Put(buf)
+			drainRaw = errors.Is(err, websocket.ErrReadLimit)
+			if drainRaw {
+				c.closeCode.Store(contract.CloseMessageTooBig)
+			}
+			c.finish(drainRaw)
+			return
+		case int64(buf.Len()) > c.opts.MaxMessageBytes:
+			c.Close(contract.CloseMessageTooBig, "message too big")
+		case typ == websocket.TextMessage && !utf8.Valid(buf.Bytes()):
+			c.Close(contract.CloseInvalidPayload, "text frame is not valid UTF-8")
+		default:
+			c.framesIn.Add(1)
+			c.forward(typ, buf.Bytes(), timer)
+		}
+		if buf.Cap() <= 64<<10 {
+			bufPool.Put(buf)
+		}
+	}
+	c.finish(drainRaw)
+}
+
+// forward sends one frame to NATS and waits for its reply.
+func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
+	c.seq++
+	seq := c.seq
+	kind := contract.FrameText
+	if typ == websocket.BinaryMessage {
+		kind = contract.FrameBinary
+	}
+	c.hdr[contract.HeaderFrame] = []string{kind}
+	msg := &nats.Msg{
+		Subject: c.subject,
+		Reply:   c.replyPrefix + strconv.FormatUint(seq, 10),
+		Header:  c.hdr,
+		Data:    data,
+	}
+	c.awaiting.Store(seq)
+	// PublishMsg copies data into the connection's buffer, so the caller
+	// may reuse it as soon as this returns.
+	if err := c.pub.PublishMsg(msg); err != nil {
+		c.awaiting.Store(0)
+		c.Close(contract.CloseTryAgainLater, "backend unavailable")
+		return
+	}
+	timer.Reset(c.opts.WorkerTimeout)
+	select {
+	case <-c.replied:
+		timer.Stop()
+	case <-c.closing:
+		timer.Stop()
+	case <-timer.C:
+		if !c.awaiting.CompareAndSwap(seq, 0) {
+			<-c.replied // the reply won the race: it is being delivered
+			return
+		}
+		// The frame is lost (its worker died with it in flight, or NATS
+		// dropped it). Later frames still go through.
+		c.log.Warn("worker did not answer in time; frame dropped", "conn", c.ID, "subject", c.subject)
+	}
+}
+
+// Reply handles the NATS reply to frame seq. A reply for a frame that is no
+// longer awaited (it timed out) is dropped, to keep order.
+func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
+	if seq == 0 || !c.awaiting.CompareAndSwap(seq, 0) {
+		return
+	}
+	if msg.Header.Get("Status") == "503" {
+		// NATS "no responders": no worker subscribes to this subject.
+		c.Close(contract.CloseTryAgainLater, "no worker available")
+	} else {
+		c.Deliver(msg)
+	}
+	select {
+	case c.replied <- struct{}{}:
+	default:
+	}
+}
+
+// Deliver writes a worker's message to the client: a frame if it has
+// Wsgw-Frame, then a close if it has Wsgw-Close.
+func (c *Conn) Deliver(msg *nats.Msg) {
+	switch msg.Header.Get(contract.HeaderFrame) {
+	case contract.FrameText:
+		c.Send(websocket.TextMessage, msg.Data)
+	case contract.FrameBinary:
+		c.Send(websocket.BinaryMessage, msg.Data)
+	}
+	if v := msg.Header.Get(contract.HeaderClose); v != "" {
+		code, err := strconv.Atoi(v)
+		if err != nil || code < 1000 || code > 4999 {
+			code = contract.CloseNormal
+		}
+		c.Close(code, string(msg.Data))
+	}
+}
+
+// Send queues a data frame. data must not be modified afterwards: it may be
+// shared by every member of a room. A client whose queue passes
+// SendQueueBytes is closed; the frame is not queued.
+func (c *Conn) Send(typ int, data []byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+len(data) > c.opts.SendQueueBytes {
+		c.mu.Unlock()
+		c.closeNow(contract.CloseTryAgainLater, "slow consumer")
+		return
+	}
+	c.queue = append(c.queue, frame{typ: typ, data: data})
+	c.queued += len(data)
+	c.startWriter()
+	c.mu.Unlock()
+}
+
+// startWriter runs the writer if it is not running. Callers hold c.mu.
+func (c *Conn) startWriter() {
+	if !c.writing {
+		c.writing = true
+		go c.write()
+	}
+}
+
+// write drains the queue, then exits.
+func (c *Conn) write() {
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue, c.queued = nil, 0
+		if len(batch) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for _, f := range batch {
+			deadline := time.Now().Add(c.opts.WriteTimeout)
+			var err error
+			if f.typ == websocket.CloseMessage {
+				err = c.ws.WriteControl(f.typ, f.data, deadline)
+				// Give the peer CloseGrace to answer, then the reader ends.
+				_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
+			} else {
+				_ = c.ws.SetWriteDeadline(deadline)
+				err = c.ws.WriteMessage(f.typ, f.data)
+				c.framesOut.Add(1)
+			}
+			if err != nil {
+				// The peer is gone or not reading: end the reader too.
+				c.abort()
+				c.mu.Lock()
+				c.queue, c.queued, c.writing = nil, 0, false
+				c.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// Close sends a close frame after the frames already queued, then waits
+// CloseGrace for the peer's close. Only the first call has an effect.
+func (c *Conn) Close(code int, reason string) { c.close(code, reason, true) }
+
+// closeNow drops queued frames and closes: for a client that is not reading.
+func (c *Conn) closeNow(code int, reason string) { c.close(code, reason, false) }
+
+func (c *Conn) close(code int, reason string, flush bool) {
+	c.once.Do(func() {
+		c.closeCode.Store(int32(code))
+		c.mu.Lock()
+		c.closed = true
+		if !flush {
+			c.queue, c.queued = nil, 0
+		}
+		c.queue = append(c.queue, frame{typ: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, reason)})
+		c.startWriter()
+		c.mu.Unlock()
+		close(c.closing)
+	})
+}
+
+// Abort ends the connection at once, without a close handshake.
+func (c *Conn) Abort() { c.abort() }
+
+// abort ends the connection without a close handshake.
+func (c *Conn) abort() {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		close(c.closing)
+	})
+	_ = c.ws.UnderlyingConn().Close()
+}
+
+func (c *Conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// finish runs when the reader stops: the socket is closed for good.
+func (c *Conn) finish(drainRaw bool) {
+	raw := c.ws.UnderlyingConn()
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		close(c.closing)
+	})
+	if drainRaw {
+		// gorilla already sent 1009 and stops parsing; read what the peer
+		// still sends so closing does not reset the connection and lose
+		// the close frame on its side.
+		_ = raw.SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
+		_, _ = io.Copy(io.Discard, raw)
+	}
+	_ = raw.Close()
+}
+
+// Stats are reported when a client goes away.
+func (c *Conn) Stats() (framesIn, framesOut uint64, closeCode int) {
+	return c.framesIn.Load(), c.framesOut.Load(), int(c.closeCode.Load())
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }

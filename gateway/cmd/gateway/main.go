@@ -1,0 +1,85 @@
+// Command gateway terminates WebSocket connections and bridges their frames
+// to NATS. Configuration comes from environment variables (see README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsgate/wsgate/gateway/server"
+	"github.com/wsgate/wsgate/shared/natsconn"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("gateway failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := server.FromEnv()
+	if err != nil {
+		return err
+	}
+	closed := make(chan struct{})
+	nc, err := natsconn.Connect(cfg.NATSURL, "gateway", log,
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		return err
+	}
+	g, err := server.New(cfg, nc, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           g.Handler(),
+		ReadHeaderTimeout: cfg.HandshakeTimeout,
+		MaxHeaderBytes:    16 << 10,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", cfg.NATSURL, "id", g.ID())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+
+	log.Info("gateway draining", "window", cfg.DrainWindow)
+	g.StopAccepting()
+	grace, cancel := context.WithTimeout(context.Background(), cfg.DrainWindow+5*time.Second)
+	defer cancel()
+	// Shutdown stops the listener; hijacked WebSockets are not its business.
+	if err := srv.Shutdown(grace); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	g.Shutdown(grace)
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+	}
+	select {
+	case <-closed:
+	case <-grace.Done():
+		nc.Close()
+	}
+	log.Info("gateway stopped")
+	return nil
+}

@@ -1,0 +1,187 @@
+// Package hub tracks which local clients are in which room. A gateway holds a
+// room's NATS subscription only while it has a member there: taken when the
+// first member joins, released when the last one leaves.
+package hub
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsgate/wsgate/shared/contract"
+)
+
+// Member is what a room delivers to.
+type Member interface {
+	Send(typ int, data []byte)
+}
+
+// Hub is the set of rooms with local members.
+type Hub struct {
+	nc *nats.Conn
+
+	mu    sync.Mutex
+	rooms map[string]*room // by broadcast subject
+
+	// Room subscriptions deliver into a few shared channels instead of one
+	// goroutine per subscription; a room always maps to the same shard, so
+	// its broadcasts keep their order.
+	shards []chan *nats.Msg
+	seed   maphash.Seed
+	wg     sync.WaitGroup
+}
+
+type room struct {
+	subject string
+	sub     *nats.Subscription
+	members map[Member]struct{}
+	view    atomic.Pointer[[]Member] // copy-on-write, read by fan-out
+	ready   chan struct{}            // closed once the server has the subscription
+	err     error                    // set before ready is closed
+}
+
+// New starts shards dispatch goroutines; Close stops them.
+func New(nc *nats.Conn, shards, shardQueue int) *Hub {
+	h := &Hub{nc: nc, rooms: map[string]*room{}, seed: maphash.MakeSeed()}
+	for i := 0; i < shards; i++ {
+		ch := make(chan *nats.Msg, shardQueue)
+		h.shards = append(h.shards, ch)
+		h.wg.Add(1)
+		go h.dispatch(ch)
+	}
+	return h
+}
+
+// Join adds m to the room whose broadcasts arrive on subject. It returns once
+// NATS has the room's subscription, so the first broadcast after Join
+// reaches m.
+func (h *Hub) Join(subject string, m Member, timeout time.Duration) error {
+	h.mu.Lock()
+	r := h.rooms[subject]
+	created := r == nil
+	if created {
+		r = &room{subject: subject, members: map[Member]struct{}{}, ready: make(chan struct{})}
+		shard := h.shards[maphash.String(h.seed, subject)%uint64(len(h.shards))]
+		sub, err := h.nc.ChanSubscribe(subject, shard)
+		if err != nil {
+			h.mu.Unlock()
+			return err
+		}
+		r.sub = sub
+		h.rooms[subject] = r
+	}
+	r.members[m] = struct{}{}
+	r.publish()
+	h.mu.Unlock()
+
+	if created {
+		// A round trip to the server proves it registered the subscription.
+		r.err = h.nc.FlushTimeout(timeout)
+		close(r.ready)
+	}
+	select {
+	case <-r.ready:
+	case <-time.After(timeout):
+		h.Leave(subject, m)
+		return nats.ErrTimeout
+	}
+	if r.err != nil {
+		h.Leave(subject, m)
+		return r.err
+	}
+	return nil
+}
+
+// Leave removes m; the last member out releases the subscription.
+func (h *Hub) Leave(subject string, m Member) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[subject]
+	if r == nil {
+		return
+	}
+	if _, ok := r.members[m]; !ok {
+		return
+	}
+	delete(r.members, m)
+	if len(r.members) > 0 {
+		r.publish()
+		return
+	}
+	delete(h.rooms, subject)
+	r.view.Store(nil)
+	_ = r.sub.Unsubscribe()
+}
+
+// publish refreshes the fan-out view. Callers hold h.mu.
+func (r *room) publish() {
+	v := make([]Member, 0, len(r.members))
+	for m := range r.members {
+		v = append(v, m)
+	}
+	r.view.Store(&v)
+}
+
+// Members returns how many local members a room has, and whether the
+// gateway holds its subscription.
+func (h *Hub) Members(subject string) (n int, subscribed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[subject]
+	if r == nil {
+		return 0, false
+	}
+	return len(r.members), r.sub.IsValid()
+}
+
+// Rooms is the number of rooms with local members.
+func (h *Hub) Rooms() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
+
+func (h *Hub) dispatch(ch chan *nats.Msg) {
+	defer h.wg.Done()
+	for msg := range ch {
+		h.fanOut(msg)
+	}
+}
+
+func (h *Hub) fanOut(msg *nats.Msg) {
+	h.mu.Lock()
+	r := h.rooms[msg.Subject]
+	h.mu.Unlock()
+	if r == nil {
+		return // the last member left while this was queued
+	}
+	v := r.view.Load()
+	if v == nil {
+		return
+	}
+	typ := websocket.TextMessage
+	if msg.Header.Get(contract.HeaderFrame) == contract.FrameBinary {
+		typ = websocket.BinaryMessage
+	}
+	for _, m := range *v {
+		m.Send(typ, msg.Data)
+	}
+}
+
+// Close releases every room and stops the dispatchers.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	for subject, r := range h.rooms {
+		_ = r.sub.Unsubscribe() // after this returns NATS sends nothing more to the shard
+		delete(h.rooms, subject)
+	}
+	h.mu.Unlock()
+	for _, ch := range h.shards {
+		close(ch)
+	}
+	h.wg.Wait()
+}

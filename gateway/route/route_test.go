@@ -1,0 +1,86 @@
+package route
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMatchDefaults(t *testing.T) {
+	tab, err := Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path, subject, room string
+		status              int
+	}{
+		{"/ws", "wsgw.echo", "", 0},
+		{"/ws/private", "wsgw.echo", "", 0},
+		{"/ws/room", "wsgw.room", "default", 0},
+		{"/ws/room/lobby-1_A", "wsgw.room", "lobby-1_A", 0},
+		{"/ws/room/", "", "", 400},
+		{"/ws/room/a.b", "", "", 400},
+		{"/ws/room/*", "", "", 400},
+		{"/ws/room/>", "", "", 400},
+		{"/ws/room/a b", "", "", 400},
+		{"/ws/room/caf\u00e9", "", "", 400},
+		{"/ws/room/a/b", "", "", 400},
+		{"/ws/room/" + strings.Repeat("x", 65), "", "", 400},
+		{"/ws/room/" + strings.Repeat("x", 64), "wsgw.room", strings.Repeat("x", 64), 0},
+		{"/nope", "", "", 404},
+		{"/ws/", "", "", 404},
+		{"/wsx", "", "", 404},
+	}
+	for _, c := range cases {
+		r, room, status := tab.Match(c.path)
+		if status != c.status || room != c.room || (r != nil && r.Subject != c.subject) || (r == nil) != (c.subject == "") {
+			t.Errorf("Match(%q) = %v %q %d, want subject %q room %q status %d", c.path, r, room, status, c.subject, c.room, c.status)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, spec := range []string{
+		`[{"path":"ws","kind":"request","subject":"a"}]`,
+		`[{"path":"/ws","kind":"request","subject":"a.*"}]`,
+		`[{"path":"/ws","kind":"request","subject":"a..b"}]`,
+		`[{"path":"/ws","kind":"stream","subject":"a"}]`,
+		`[{"path":"/ws","kind":"request","subject":"a"},{"path":"/ws","kind":"room","subject":"b"}]`,
+		`[{"path":"/ws","kind":"request","subject":"a","extra":1}]`,
+		`not json`,
+	} {
+		if _, err := Parse(spec); err == nil {
+			t.Errorf("Parse(%s) accepted", spec)
+		}
+	}
+	tab, err := Parse(`[{"path":"/chat","kind":"room","subject":"app.chat","auth":true}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, room, st := tab.Match("/chat/x"); st != 0 || room != "x" || !r.Auth {
+		t.Fatalf("custom route: %v %q %d", r, room, st)
+	}
+}
+
+// FuzzMatch: any matched room is a single literal subject token.
+func FuzzMatch(f *testing.F) {
+	for _, s := range []string{"/ws", "/ws/room/a", "/ws/room/a.b", "/ws/room/*", "/ws/room/>", "/ws/room/", "/ws/room/%2E", "/ws/private/x", "//ws"} {
+		f.Add(s)
+	}
+	tab, err := Parse("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		r, room, status := tab.Match(path)
+		if status != 0 {
+			if r != nil || (status != 400 && status != 404) {
+				t.Fatalf("Match(%q): status %d with route %v", path, status, r)
+			}
+			return
+		}
+		if r.Kind == KindRoom && (room == "" || len(room) > 64 || strings.ContainsAny(room, ".*> /%")) {
+			t.Fatalf("Match(%q) gave room %q", path, room)
+		}
+	})
+}

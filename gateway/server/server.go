@@ -1,0 +1,283 @@
+// Package server is the gateway: it accepts WebSockets on the routes of its
+// table and bridges their frames to NATS. It holds no echo, room or auth
+// logic; workers do, on the other side of NATS.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+
+	"github.com/wsgate/wsgate/gateway/auth"
+	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/hub"
+	"github.com/wsgate/wsgate/gateway/route"
+	"github.com/wsgate/wsgate/shared/contract"
+)
+
+// Gateway serves WebSocket clients over one NATS connection.
+type Gateway struct {
+	cfg   Config
+	log   *slog.Logger
+	nc    *nats.Conn
+	id    string
+	inbox string // wsgw.gw.<id>
+
+	hub      *hub.Hub
+	sub      *nats.Subscription
+	conns    sync.Map // id → *client.Conn
+	nextID   atomic.Uint64
+	upgrader websocket.Upgrader
+	copts    client.Options
+
+	mu       sync.Mutex
+	shutting bool
+	active   sync.WaitGroup // handlers that may hold a client
+}
+
+// New subscribes the gateway's inbox: one subscription carries the replies
+// and pushes of all its clients.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, log: log, nc: nc, id: nuid.Next()}
+	g.inbox = contract.GatewayPrefix + "." + g.id
+	g.copts = client.Options{
+		MaxMessageBytes: int64(cfg.MaxMessageBytes),
+		SendQueueBytes:  cfg.SendQueueBytes,
+		WriteTimeout:    cfg.WriteTimeout,
+		WorkerTimeout:   cfg.WorkerTimeout,
+		CloseGrace:      time.Second,
+	}
+	g.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		WriteBufferPool:  &sync.Pool{},
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	sub, err := nc.Subscribe(g.inbox+".>", g.onInbox)
+	if err != nil {
+		return nil, err
+	}
+	_ = sub.SetPendingLimits(-1, 256<<20)
+	g.sub = sub
+	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16)
+	return g, nil
+}
+
+// ID is the gateway's id, as it appears in subjects and headers.
+func (g *Gateway) ID() string { return g.id }
+
+// Hub exposes room membership, for tests and metrics.
+func (g *Gateway) Hub() *hub.Hub { return g.hub }
+
+// Handler serves the routes, /healthz and /readyz.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !g.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/", g.serveWS)
+	return mux
+}
+
+// Ready is true while connected to NATS and not shutting down.
+func (g *Gateway) Ready() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.shutting && g.nc.IsConnected()
+}
+
+// onInbox routes wsgw.gw.<gateway>.<conn>[.<seq>] to its client.
+func (g *Gateway) onInbox(msg *nats.Msg) {
+	rest := strings.TrimPrefix(msg.Subject, g.inbox+".")
+	id, seqStr, isReply := strings.Cut(rest, ".")
+	v, ok := g.conns.Load(id)
+	if !ok {
+		return
+	}
+	c := v.(*client.Conn)
+	if !isReply {
+		c.Deliver(msg)
+		return
+	}
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
+	if err != nil {
+		return
+	}
+	c.Reply(seq, msg)
+}
+
+func (g *Gateway) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shutting {
+		return false
+	}
+	g.active.Add(1)
+	return true
+}
+
+func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	rt, room, status := g.cfg.Routes.Match(r.URL.Path)
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !g.enter() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer g.active.Done()
+
+	creds := auth.Extract(r)
+	var user string
+	if rt.Auth {
+		var ok bool
+		if user, ok = g.authorize(w, r, rt, room, creds); !ok {
+			return
+		}
+	}
+
+	var respHdr http.Header
+	if creds.Subprotocol != "" {
+		respHdr = http.Header{"Sec-Websocket-Protocol": {creds.Subprotocol}}
+	}
+	ws, err := g.upgrader.Upgrade(w, r, respHdr)
+	if err != nil {
+		return // the upgrader answered with an HTTP error
+	}
+
+	id := strconv.FormatUint(g.nextID.Add(1), 36)
+	hdr := nats.Header{contract.HeaderConn: {id}, contract.HeaderGateway: {g.id}}
+	if user != "" {
+		hdr[contract.HeaderUser] = []string{user}
+	}
+	subject := rt.Subject
+	if rt.Kind == route.KindRoom {
+		hdr[contract.HeaderRoom] = []string{room}
+		subject = contract.RoomIn(rt.Subject, room)
+	}
+	log := g.log.With("conn", id, "route", rt.Path)
+	c := client.New(id, ws, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, log)
+	g.conns.Store(id, c)
+	defer g.conns.Delete(id)
+
+	if rt.Kind == route.KindRoom {
+		out := contract.RoomOut(rt.Subject, room)
+		if err := g.hub.Join(out, c, g.cfg.WorkerTimeout); err != nil {
+			log.Warn("room join failed", "room", room, "err", err)
+			c.Close(contract.CloseTryAgainLater, "room unavailable")
+		} else {
+			defer g.hub.Leave(out, c)
+		}
+	}
+	if rt.Welcome != "" {
+		c.Send(websocket.TextMessage, []byte(rt.Welcome))
+	}
+	start := time.Now()
+	c.Serve()
+	in, out, code := c.Stats()
+	log.Info("connection closed", "room", room, "user", user, "code", code,
+		"duration", time.Since(start).Round(time.Millisecond), "frames_in", in, "frames_out", out)
+}
+
+// authorize asks the auth worker; on refusal it answers the HTTP request.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, room string, creds auth.Credentials) (string, bool) {
+	req := contract.AuthRequest{
+		Route: rt.Path, Path: r.URL.Path, Room: room,
+		Token: creds.Token, TokenSource: creds.Source,
+		Origin: r.Header.Get("Origin"), RemoteAddr: r.RemoteAddr,
+	}
+	resp, err := auth.Ask(r.Context(), g.nc, req, g.cfg.AuthTimeout)
+	if err != nil {
+		g.log.Warn("auth unavailable; refusing", "route", rt.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "authentication unavailable", http.StatusServiceUnavailable)
+		return "", false
+	}
+	switch resp.Status {
+	case contract.AuthOK:
+		return resp.User, true
+	case contract.AuthForbidden:
+		http.Error(w, "forbidden", http.StatusForbidden)
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	}
+	return "", false
+}
+
+// StopAccepting turns /readyz to 503 and refuses new WebSockets with 503,
+// so load balancers move new clients elsewhere before the listener closes.
+func (g *Gateway) StopAccepting() {
+	g.mu.Lock()
+	g.shutting = true
+	g.mu.Unlock()
+}
+
+// Clients is the number of open client connections.
+func (g *Gateway) Clients() int {
+	n := 0
+	g.conns.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+// Shutdown stops accepting, closes every client with 1001 spread over the
+// drain window (so they do not all reconnect at once), and waits for them
+// until ctx ends; clients left then are cut.
+func (g *Gateway) Shutdown(ctx context.Context) {
+	g.StopAccepting()
+
+	window := g.cfg.DrainWindow
+	var timers []*time.Timer
+	g.conns.Range(func(_, v any) bool {
+		c := v.(*client.Conn)
+		var at time.Duration
+		if window > 0 {
+			at = rand.N(window)
+		}
+		timers = append(timers, time.AfterFunc(at, func() {
+			c.Close(contract.CloseGoingAway, "gateway shutting down")
+		}))
+		return true
+	})
+	done := make(chan struct{})
+	go func() { g.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, t := range timers {
+			t.Stop()
+		}
+		g.conns.Range(func(_, v any) bool {
+			v.(*client.Conn).Abort()
+			return true
+		})
+		<-done
+	}
+	_ = g.sub.Unsubscribe()
+	g.hub.Close()
+}

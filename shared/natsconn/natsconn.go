@@ -1,0 +1,49 @@
+// Package natsconn connects gateways and workers to NATS the same way: retry
+// the first connect, reconnect forever with jitter, and log state changes.
+package natsconn
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultURL is the NATS_URL default of every process.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// Options are the connection options shared by every process. Extra options
+// are applied after them. Set handlers here, before micro.AddService, which
+// wraps (and would otherwise replace) them.
+func Options(name string, log *slog.Logger, extra ...nats.Option) []nats.Option {
+	opts := []nats.Option{
+		nats.Name(name),
+		// Keep trying while NATS is down at start, and never give up later:
+		// nats.go's default is to stop after 60 attempts.
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Error("nats async error", "subject", subj, "err", err)
+		}),
+	}
+	return append(opts, extra...)
+}
+
+// Connect dials url with Options.
+func Connect(url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(url, Options(name, log, extra...)...)
+}
