@@ -1,0 +1,115 @@
+package worker_test
+
+// Each worker over a real NATS server, spoken to as the gateway would.
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/shared/contract"
+	"github.com/wsgate/wsgate/shared/natsconn"
+	"github.com/wsgate/wsgate/shared/natstest"
+	"github.com/wsgate/wsgate/worker/auth"
+	"github.com/wsgate/wsgate/worker/echo"
+	"github.com/wsgate/wsgate/worker/room"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func conn(t *testing.T, url string) *nats.Conn {
+	nc, err := natsconn.Connect(url, "t", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func TestEchoKeepsFrameType(t *testing.T) {
+	s := natstest.Start(t)
+	svc, err := echo.Add(conn(t, s.ClientURL()), "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	nc := conn(t, s.ClientURL())
+	for _, frame := range []string{contract.FrameText, contract.FrameBinary} {
+		msg := &nats.Msg{Subject: contract.EchoSubject, Data: []byte("x"), Header: nats.Header{contract.HeaderFrame: {frame}}}
+		rep, err := nc.RequestMsg(msg, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rep.Data) != "echo: x" || rep.Header.Get(contract.HeaderFrame) != frame {
+			t.Fatalf("%s: got %q %v", frame, rep.Data, rep.Header)
+		}
+	}
+}
+
+// The room worker publishes the broadcast, with the sender's identity,
+// before it acknowledges.
+func TestRoomBroadcastsThenAcks(t *testing.T) {
+	s := natstest.Start(t)
+	svc, err := room.Add(conn(t, s.ClientURL()), contract.RoomSubject, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	nc := conn(t, s.ClientURL())
+	out, err := nc.SubscribeSync(contract.RoomOut(contract.RoomSubject, "r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := nats.Header{contract.HeaderFrame: {contract.FrameBinary}, contract.HeaderUser: {"alice"}, contract.HeaderConn: {"7"}}
+	rep, err := nc.RequestMsg(&nats.Msg{Subject: contract.RoomIn(contract.RoomSubject, "r1"), Data: []byte{0, 1}, Header: hdr}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Data) != 0 || rep.Header.Get(contract.HeaderFrame) != "" {
+		t.Fatalf("ack carries a frame: %q %v", rep.Data, rep.Header)
+	}
+	// The broadcast reached the server before the ack: it is already here.
+	msg, err := out.NextMsg(0)
+	if err != nil {
+		msg, err = out.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(msg.Data) != "\x00\x01" || msg.Header.Get(contract.HeaderUser) != "alice" ||
+		msg.Header.Get(contract.HeaderRoom) != "r1" || msg.Header.Get(contract.HeaderFrame) != contract.FrameBinary {
+		t.Fatalf("broadcast %q %v", msg.Data, msg.Header)
+	}
+}
+
+func TestAuthAnswersJSON(t *testing.T) {
+	s := natstest.Start(t)
+	p := auth.NewPolicy(map[string]string{"tok": "bob"}, nil)
+	svc, err := auth.Add(conn(t, s.ClientURL()), p, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	nc := conn(t, s.ClientURL())
+	body, _ := json.Marshal(contract.AuthRequest{Route: "/ws/private", Token: "tok"})
+	rep, err := nc.Request(contract.AuthSubject, body, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got contract.AuthResponse
+	if err := json.Unmarshal(rep.Data, &got); err != nil || got.Status != 200 || got.User != "bob" {
+		t.Fatalf("got %s (%v)", rep.Data, err)
+	}
+	rep, err = nc.Request(contract.AuthSubject, []byte("not json"), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Header.Get("Nats-Service-Error-Code") != "400" {
+		t.Fatalf("malformed request: %v", rep.Header)
+	}
+}
