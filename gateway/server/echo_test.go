@@ -141,3 +141,17 @@ func TestInvalidUTF8Closes1007AndOversizeCloses1009(t *testing.T) {
 	}
 	eventually(t, 3*time.Second, "clients to go", func() bool { return g.Clients() == 0 })
 }
+
+// Cross-site WebSocket hijacking: a browser page from another origin is
+// refused before the upgrade; no Origin (non-browser) and the same host pass.
+func TestOriginCheck(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "echo")
+	g := gateway(t, url)
+	if st := dialStatus(t, g.url+"/ws", http.Header{"Origin": {"https://evil.example"}}); st != 403 {
+		t.Fatalf("foreign origin: %d", st)
+	}
+	host := strings.TrimPrefix(g.ts.URL, "http://")
+	dial(t, g.url+"/ws", http.Header{"Origin": {"http://" + host}})
+	dial(t, g.url+"/ws", nil)
+}
