@@ -101,3 +101,48 @@ func TestPrivateAuthWorkerDownOrSilent(t *testing.T) {
 		t.Fatalf("garbled auth answer: %d", st)
 	}
 }
+
+// Workers learn who sent a frame from headers only the gateway writes.
+func TestIdentityHeaders(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "auth")
+	worker(t, url, "echo")
+	worker(t, url, "room")
+	g := gateway(t, url)
+	nc := natsConn(t, url)
+	seen, err := nc.SubscribeSync(contract.EchoSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcast, err := nc.SubscribeSync(contract.RoomOut(contract.RoomSubject, "idroom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+
+	ws := dial(t, g.url+"/ws/private", bearer("secret"))
+	read(t, ws) // ok
+	send(t, ws, websocket.BinaryMessage, "payload")
+	read(t, ws)
+	msg, err := seen.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := msg.Header
+	if h.Get(contract.HeaderUser) != "alice" || h.Get(contract.HeaderGateway) != g.ID() ||
+		h.Get(contract.HeaderConn) == "" || h.Get(contract.HeaderFrame) != contract.FrameBinary || string(msg.Data) != "payload" {
+		t.Fatalf("frame as a worker sees it: %q %v", msg.Data, h)
+	}
+
+	// Anonymous room members carry no user; the room is named.
+	r := dial(t, g.url+"/ws/room/idroom", nil)
+	send(t, r, websocket.TextMessage, "Wsgw-User: alice\r\n")
+	read(t, r)
+	msg, err = bcast.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Header.Get(contract.HeaderUser) != "" || msg.Header.Get(contract.HeaderRoom) != "idroom" || string(msg.Data) != "Wsgw-User: alice\r\n" {
+		t.Fatalf("broadcast: %q %v", msg.Data, msg.Header)
+	}
+}
