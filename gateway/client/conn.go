@@ -29,6 +29,10 @@ type Options struct {
 	WriteTimeout    time.Duration // one frame write, and the close frame
 	WorkerTimeout   time.Duration // how long a frame waits for its worker's reply
 	CloseGrace      time.Duration // how long to wait for the peer's close frame
+	PingInterval    time.Duration // 0 disables heartbeats
+	PongTimeout     time.Duration // a peer silent for PingInterval+PongTimeout is dropped
+	RatePerSecond   float64       // frames a client may send per second; 0 disables
+	RateBurst       int           // frames it may send at once above the rate
 }
 
 // Publisher is the part of *nats.Conn a client needs.
@@ -53,6 +57,7 @@ type Conn struct {
 	replied  chan struct{}
 	closing  chan struct{}
 	once     sync.Once
+	pinger   *time.Timer
 
 	mu      sync.Mutex
 	queue   []frame
@@ -70,15 +75,28 @@ type frame struct {
 	data []byte
 }
 
-// New wraps an upgraded socket. Frames go to subject; replies come back on
-// replyPrefix+<seq>. hdr carries the identity headers of every frame.
-func New(id string, ws *websocket.Conn, pub Publisher, subject, replyPrefix string, hdr nats.Header, opts *Options, log *slog.Logger) *Conn {
+// New makes a client before its upgrade, so that it can join rooms and
+// queue frames first; Attach gives it its socket. Frames go to subject;
+// replies come back on replyPrefix+<seq>. hdr carries the identity headers
+// of every frame.
+func New(id string, pub Publisher, subject, replyPrefix string, hdr nats.Header, opts *Options, log *slog.Logger) *Conn {
 	return &Conn{
-		ID: id, ws: ws, opts: opts, log: log, pub: pub,
+		ID: id, opts: opts, log: log, pub: pub,
 		subject: subject, replyPrefix: replyPrefix, hdr: hdr,
 		replied: make(chan struct{}, 1),
 		closing: make(chan struct{}),
 	}
+}
+
+// Attach gives the client its upgraded socket and starts writing what was
+// queued before.
+func (c *Conn) Attach(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.ws = ws
+	if len(c.queue) > 0 {
+		c.startWriter()
+	}
+	c.mu.Unlock()
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -89,6 +107,8 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // even when several worker instances share the work.
 func (c *Conn) Serve() {
 	c.ws.SetReadLimit(c.opts.MaxMessageBytes)
+	c.startHeartbeat()
+	limit := newBucket(c.opts.RatePerSecond, c.opts.RateBurst)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	drainRaw := false
@@ -111,6 +131,11 @@ func (c *Conn) Serve() {
 				drainRaw = errors.Is(err, websocket.ErrReadLimit)
 				break
 			}
+			continue
+		}
+		c.alive()
+		if !limit.allow(time.Now()) {
+			c.Close(contract.ClosePolicyViolation, "rate limit exceeded")
 			continue
 		}
 		buf := bufPool.Get().(*bytes.Buffer)
@@ -237,9 +262,10 @@ func (c *Conn) Send(typ int, data []byte) {
 	c.mu.Unlock()
 }
 
-// startWriter runs the writer if it is not running. Callers hold c.mu.
+// startWriter runs the writer if it is not running and the socket is
+// attached. Callers hold c.mu.
 func (c *Conn) startWriter() {
-	if !c.writing {
+	if !c.writing && c.ws != nil {
 		c.writing = true
 		go c.write()
 	}
@@ -260,11 +286,14 @@ func (c *Conn) write() {
 		for _, f := range batch {
 			deadline := time.Now().Add(c.opts.WriteTimeout)
 			var err error
-			if f.typ == websocket.CloseMessage {
+			switch f.typ {
+			case websocket.CloseMessage:
 				err = c.ws.WriteControl(f.typ, f.data, deadline)
 				// Give the peer CloseGrace to answer, then the reader ends.
 				_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
-			} else {
+			case websocket.PingMessage:
+				err = c.ws.WriteControl(f.typ, nil, deadline)
+			default:
 				_ = c.ws.SetWriteDeadline(deadline)
 				err = c.ws.WriteMessage(f.typ, f.data)
 				c.framesOut.Add(1)
@@ -315,7 +344,12 @@ func (c *Conn) abort() {
 		c.mu.Unlock()
 		close(c.closing)
 	})
-	_ = c.ws.UnderlyingConn().Close()
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.UnderlyingConn().Close()
+	}
 }
 
 func (c *Conn) isClosing() bool {
@@ -330,6 +364,9 @@ func (c *Conn) isClosing() bool {
 // finish runs when the reader stops: the socket is closed for good.
 func (c *Conn) finish(drainRaw bool) {
 	raw := c.ws.UnderlyingConn()
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closed = true

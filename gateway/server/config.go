@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"syscall"
 	"time"
 
+	"github.com/wsgate/wsgate/gateway/admit"
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/shared/env"
 	"github.com/wsgate/wsgate/shared/natsconn"
@@ -22,11 +24,22 @@ type Config struct {
 	HandshakeTimeout time.Duration // GATEWAY_HANDSHAKE_TIMEOUT
 	WriteTimeout     time.Duration // GATEWAY_WRITE_TIMEOUT
 	DrainWindow      time.Duration // GATEWAY_DRAIN_WINDOW
+	RatePerSecond    float64       // GATEWAY_RATE_PER_SECOND
+	RateBurst        int           // GATEWAY_RATE_BURST
+	PingInterval     time.Duration // GATEWAY_PING_INTERVAL
+	PongTimeout      time.Duration // GATEWAY_PONG_TIMEOUT
+	AllowedOrigins   *admit.Origins
+	MaxConnections   int           // GATEWAY_MAX_CONNECTIONS
+	MaxConnsPerIP    int           // GATEWAY_MAX_CONNECTIONS_PER_IP
+	TrustedProxies   admit.Proxies // GATEWAY_TRUSTED_PROXIES
+	MaxHeaderBytes   int           // GATEWAY_MAX_HEADER_BYTES
+	Compression      bool          // GATEWAY_COMPRESSION
 }
 
 // Defaults returns the configuration of a gateway with no variables set.
 func Defaults() Config {
 	routes, _ := route.New(route.Defaults())
+	origins, _ := admit.ParseOrigins("")
 	return Config{
 		NATSURL:          natsconn.DefaultURL,
 		Addr:             ":8080",
@@ -38,7 +51,25 @@ func Defaults() Config {
 		HandshakeTimeout: 10 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		DrainWindow:      5 * time.Second,
+		RatePerSecond:    100,
+		RateBurst:        200,
+		PingInterval:     25 * time.Second,
+		PongTimeout:      10 * time.Second,
+		AllowedOrigins:   origins,
+		MaxConnections:   defaultMaxConnections(),
+		MaxConnsPerIP:    1000,
+		MaxHeaderBytes:   16 << 10,
 	}
+}
+
+// defaultMaxConnections leaves room under the open-files limit (which Go
+// raises to the hard limit at start) for NATS, logs and listeners.
+func defaultMaxConnections() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 1100 {
+		return 1000
+	}
+	return int(min(rl.Cur-100, 1<<20))
 }
 
 // FromEnv reads the environment over Defaults.
@@ -67,6 +98,27 @@ func FromEnv() (Config, error) {
 	dur("GATEWAY_HANDSHAKE_TIMEOUT", &c.HandshakeTimeout)
 	dur("GATEWAY_WRITE_TIMEOUT", &c.WriteTimeout)
 	dur("GATEWAY_DRAIN_WINDOW", &c.DrainWindow)
+	rate, err := env.Float("GATEWAY_RATE_PER_SECOND", c.RatePerSecond)
+	errs = append(errs, err)
+	c.RatePerSecond = rate
+	num("GATEWAY_RATE_BURST", &c.RateBurst)
+	dur("GATEWAY_PING_INTERVAL", &c.PingInterval)
+	dur("GATEWAY_PONG_TIMEOUT", &c.PongTimeout)
+	c.AllowedOrigins, err = admit.ParseOrigins(env.String("GATEWAY_ALLOWED_ORIGINS", ""))
+	errs = append(errs, err)
+	num("GATEWAY_MAX_CONNECTIONS", &c.MaxConnections)
+	num("GATEWAY_MAX_CONNECTIONS_PER_IP", &c.MaxConnsPerIP)
+	c.TrustedProxies, err = admit.ParseProxies(env.String("GATEWAY_TRUSTED_PROXIES", ""))
+	if err != nil {
+		errs = append(errs, errors.New("GATEWAY_TRUSTED_PROXIES: "+err.Error()))
+	}
+	num("GATEWAY_MAX_HEADER_BYTES", &c.MaxHeaderBytes)
+	comp, err := env.Bool("GATEWAY_COMPRESSION", c.Compression)
+	errs = append(errs, err)
+	c.Compression = comp
+	if c.PingInterval > 0 && c.PingInterval+c.PongTimeout <= c.WorkerTimeout {
+		errs = append(errs, errors.New("GATEWAY_PING_INTERVAL + GATEWAY_PONG_TIMEOUT must exceed GATEWAY_WORKER_TIMEOUT"))
+	}
 	if c.MaxMessageBytes == 0 {
 		errs = append(errs, errors.New("GATEWAY_MAX_MESSAGE_BYTES must be positive"))
 	}

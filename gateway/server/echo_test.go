@@ -36,7 +36,7 @@ func TestEchoOrderWithTwoWorkers(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "echo")
 	worker(t, url, "echo")
-	g := gateway(t, url)
+	g := gateway(t, url, noRateLimit)
 	ws := dial(t, g.url+"/ws", nil)
 
 	const n = 1000

@@ -28,9 +28,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func natsConn(t testing.TB, url string) *nats.Conn {
+func natsConn(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := natsconn.Connect(url, "test", quiet)
+	nc, err := natsconn.Connect(url, "test", quiet, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +89,14 @@ func gateway(t testing.TB, natsURL string, mod ...func(*Config)) *gw {
 	for _, m := range mod {
 		m(&cfg)
 	}
-	nc := natsConn(t, natsURL)
+	nc := natsConn(t, natsURL, NATSOptions()...)
 	g, err := New(cfg, nc, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(g.Handler())
+	ts := httptest.NewUnstartedServer(nil)
+	g.ConfigureHTTP(ts.Config)
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -192,3 +194,5 @@ func interest(t testing.TB, s *server.Server, subject string) int {
 	}
 	return sz.Total
 }
+
+func noRateLimit(c *Config) { c.RatePerSecond = 0 }

@@ -52,7 +52,7 @@ func TestRoomOrderWithTwoWorkers(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "room")
 	worker(t, url, "room")
-	g1, g2 := gateway(t, url), gateway(t, url)
+	g1, g2 := gateway(t, url, noRateLimit), gateway(t, url, noRateLimit)
 	sender := dial(t, g1.url+"/ws/room/order", nil)
 	near := dial(t, g1.url+"/ws/room/order", nil)
 	far := dial(t, g2.url+"/ws/room/order", nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 
+	"github.com/wsgate/wsgate/gateway/admit"
 	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/hub"
@@ -35,6 +36,7 @@ type Gateway struct {
 	inbox string // wsgw.gw.<id>
 
 	hub      *hub.Hub
+	limiter  *admit.Limiter
 	sub      *nats.Subscription
 	conns    sync.Map // id → *client.Conn
 	nextID   atomic.Uint64
@@ -44,6 +46,14 @@ type Gateway struct {
 	mu       sync.Mutex
 	shutting bool
 	active   sync.WaitGroup // handlers that may hold a client
+}
+
+// NATSOptions are the gateway's own NATS connection options, on top of
+// natsconn's. Without a reconnect buffer, a frame that arrives while NATS
+// is away fails at once (the client gets 1013) instead of being held for a
+// reply that would come too late.
+func NATSOptions() []nats.Option {
+	return []nats.Option{nats.ReconnectBufSize(-1)}
 }
 
 // New subscribes the gateway's inbox: one subscription carries the replies
@@ -57,10 +67,17 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		WriteTimeout:    cfg.WriteTimeout,
 		WorkerTimeout:   cfg.WorkerTimeout,
 		CloseGrace:      time.Second,
+		PingInterval:    cfg.PingInterval,
+		PongTimeout:     cfg.PongTimeout,
+		RatePerSecond:   cfg.RatePerSecond,
+		RateBurst:       cfg.RateBurst,
 	}
+	g.limiter = admit.NewLimiter(cfg.MaxConnections, cfg.MaxConnsPerIP)
 	g.upgrader = websocket.Upgrader{
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		WriteBufferPool:  &sync.Pool{},
+		HandshakeTimeout:  cfg.HandshakeTimeout,
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: cfg.Compression,
+		CheckOrigin:       cfg.AllowedOrigins.Allow,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)
 		},
@@ -73,6 +90,16 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	g.sub = sub
 	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16)
 	return g, nil
+}
+
+// ConfigureHTTP sets the handler and the limits that guard the handshake:
+// a client must send its request headers within GATEWAY_HANDSHAKE_TIMEOUT
+// (slowloris) and in at most GATEWAY_MAX_HEADER_BYTES.
+func (g *Gateway) ConfigureHTTP(srv *http.Server) {
+	srv.Handler = g.Handler()
+	srv.ReadHeaderTimeout = g.cfg.HandshakeTimeout
+	srv.IdleTimeout = 60 * time.Second
+	srv.MaxHeaderBytes = g.cfg.MaxHeaderBytes
 }
 
 // ID is the gateway's id, as it appears in subjects and headers.
@@ -145,29 +172,42 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "expected a WebSocket upgrade", http.StatusBadRequest)
+		return
+	}
+	if !g.cfg.AllowedOrigins.Allow(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
 	if !g.enter() {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	defer g.active.Done()
+	if !g.nc.IsConnected() {
+		// Without NATS no frame could be answered: send the client to a
+		// gateway that has it.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "backend unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	ip := g.cfg.TrustedProxies.ClientIP(r)
+	if status := g.limiter.Acquire(ip); status != 0 {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections", status)
+		return
+	}
+	defer g.limiter.Release(ip)
 
 	creds := auth.Extract(r)
 	var user string
 	if rt.Auth {
 		var ok bool
-		if user, ok = g.authorize(w, r, rt, room, creds); !ok {
+		if user, ok = g.authorize(w, r, rt, room, creds, ip.String()); !ok {
 			return
 		}
-	}
-
-	var respHdr http.Header
-	if creds.Subprotocol != "" {
-		respHdr = http.Header{"Sec-Websocket-Protocol": {creds.Subprotocol}}
-	}
-	ws, err := g.upgrader.Upgrade(w, r, respHdr)
-	if err != nil {
-		return // the upgrader answered with an HTTP error
 	}
 
 	id := strconv.FormatUint(g.nextID.Add(1), 36)
@@ -181,22 +221,34 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		subject = contract.RoomIn(rt.Subject, room)
 	}
 	log := g.log.With("conn", id, "route", rt.Path)
-	c := client.New(id, ws, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, log)
+	c := client.New(id, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, log)
 	g.conns.Store(id, c)
 	defer g.conns.Delete(id)
-
+	if rt.Welcome != "" {
+		c.Send(websocket.TextMessage, []byte(rt.Welcome))
+	}
+	// Join before the upgrade completes: once the client sees its socket
+	// open, it receives every broadcast sent after that.
 	if rt.Kind == route.KindRoom {
 		out := contract.RoomOut(rt.Subject, room)
 		if err := g.hub.Join(out, c, g.cfg.WorkerTimeout); err != nil {
 			log.Warn("room join failed", "room", room, "err", err)
-			c.Close(contract.CloseTryAgainLater, "room unavailable")
-		} else {
-			defer g.hub.Leave(out, c)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "room unavailable", http.StatusServiceUnavailable)
+			return
 		}
+		defer g.hub.Leave(out, c)
 	}
-	if rt.Welcome != "" {
-		c.Send(websocket.TextMessage, []byte(rt.Welcome))
+
+	var respHdr http.Header
+	if creds.Subprotocol != "" {
+		respHdr = http.Header{"Sec-Websocket-Protocol": {creds.Subprotocol}}
 	}
+	ws, err := g.upgrader.Upgrade(w, r, respHdr)
+	if err != nil {
+		return // the upgrader answered with an HTTP error
+	}
+	c.Attach(ws)
 	start := time.Now()
 	c.Serve()
 	in, out, code := c.Stats()
@@ -205,11 +257,11 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorize asks the auth worker; on refusal it answers the HTTP request.
-func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, room string, creds auth.Credentials) (string, bool) {
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, room string, creds auth.Credentials, ip string) (string, bool) {
 	req := contract.AuthRequest{
 		Route: rt.Path, Path: r.URL.Path, Room: room,
 		Token: creds.Token, TokenSource: creds.Source,
-		Origin: r.Header.Get("Origin"), RemoteAddr: r.RemoteAddr,
+		Origin: r.Header.Get("Origin"), RemoteAddr: ip,
 	}
 	resp, err := auth.Ask(r.Context(), g.nc, req, g.cfg.AuthTimeout)
 	if err != nil {

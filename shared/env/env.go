@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -54,4 +55,17 @@ func Float(name string, def float64) (float64, error) {
 		return 0, fmt.Errorf("%s: %q is not a non-negative number", name, v)
 	}
 	return n, nil
+}
+
+// Bool parses true/false (also 1/0, yes/no, on/off).
+func Bool(name string, def bool) (bool, error) {
+	switch strings.ToLower(os.Getenv(name)) {
+	case "":
+		return def, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %q is not true or false", name, os.Getenv(name))
 }

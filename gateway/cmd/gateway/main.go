@@ -33,8 +33,8 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	closed := make(chan struct{})
-	nc, err := natsconn.Connect(cfg.NATSURL, "gateway", log,
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	opts := append(server.NATSOptions(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	nc, err := natsconn.Connect(cfg.NATSURL, "gateway", log, opts...)
 	if err != nil {
 		return err
 	}
@@ -42,11 +42,8 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           g.Handler(),
-		ReadHeaderTimeout: cfg.HandshakeTimeout,
-		MaxHeaderBytes:    16 << 10,
-	}
+	srv := &http.Server{}
+	g.ConfigureHTTP(srv)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
