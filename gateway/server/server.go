@@ -43,9 +43,10 @@ type Gateway struct {
 	upgrader websocket.Upgrader
 	copts    client.Options
 
-	mu       sync.Mutex
-	shutting bool
-	active   sync.WaitGroup // handlers that may hold a client
+	mu        sync.Mutex
+	shutting  bool
+	closeOnce sync.Once
+	active    sync.WaitGroup // handlers that may hold a client
 }
 
 // NATSOptions are the gateway's own NATS connection options, on top of
@@ -330,6 +331,8 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		})
 		<-done
 	}
-	_ = g.sub.Unsubscribe()
-	g.hub.Close()
+	g.closeOnce.Do(func() {
+		_ = g.sub.Unsubscribe()
+		g.hub.Close()
+	})
 }
