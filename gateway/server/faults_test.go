@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net"
+	"net/http"
 	"sort"
 	"sync"
 	"testing"
