@@ -276,13 +276,16 @@ func (c *Conn) write() {
 	for {
 		c.mu.Lock()
 		batch := c.queue
-		c.queue, c.queued = nil, 0
+		c.queue = nil
 		if len(batch) == 0 {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
+		// c.queued keeps counting the batch until it is written, so the
+		// bound covers every byte this client holds.
+		size := 0
 		for _, f := range batch {
 			deadline := time.Now().Add(c.opts.WriteTimeout)
 			var err error
@@ -297,6 +300,7 @@ func (c *Conn) write() {
 				_ = c.ws.SetWriteDeadline(deadline)
 				err = c.ws.WriteMessage(f.typ, f.data)
 				c.framesOut.Add(1)
+				size += len(f.data)
 			}
 			if err != nil {
 				// The peer is gone or not reading: end the reader too.
@@ -307,6 +311,11 @@ func (c *Conn) write() {
 				return
 			}
 		}
+		c.mu.Lock()
+		if !c.closed {
+			c.queued -= size
+		}
+		c.mu.Unlock()
 	}
 }
 
