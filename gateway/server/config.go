@@ -16,6 +16,7 @@ import (
 type Config struct {
 	NATSURL          string        // NATS_URL
 	Addr             string        // GATEWAY_ADDR
+	AdminAddr        string        // GATEWAY_ADMIN_ADDR
 	Routes           *route.Table  // GATEWAY_ROUTES
 	AuthTimeout      time.Duration // GATEWAY_AUTH_TIMEOUT
 	WorkerTimeout    time.Duration // GATEWAY_WORKER_TIMEOUT
@@ -88,6 +89,7 @@ func FromEnv() (Config, error) {
 	}
 	c.NATSURL = env.String("NATS_URL", c.NATSURL)
 	c.Addr = env.String("GATEWAY_ADDR", c.Addr)
+	c.AdminAddr = env.String("GATEWAY_ADMIN_ADDR", c.AdminAddr)
 	routes, err := route.Parse(env.String("GATEWAY_ROUTES", ""))
 	errs = append(errs, err)
 	c.Routes = routes

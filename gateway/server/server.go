@@ -163,6 +163,9 @@ func (g *Gateway) enter() bool {
 	return true
 }
 
+// serveWS admits and upgrades a client, then hands it to its own goroutine
+// and returns, so net/http frees the request and its per-connection state:
+// an open client costs its reader goroutine and little else.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	rt, room, status := g.cfg.Routes.Match(r.URL.Path)
 	if status != 0 {
@@ -186,7 +189,13 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer g.active.Done()
+	s := &session{route: rt, room: room}
+	handed := false
+	defer func() {
+		if !handed {
+			g.release(s) // refused before the upgrade: give back what was taken
+		}
+	}()
 	if !g.nc.IsConnected() {
 		// Without NATS no frame could be answered: send the client to a
 		// gateway that has it.
@@ -200,31 +209,29 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", status)
 		return
 	}
-	defer g.limiter.Release(ip)
+	s.ip, s.admitted = ip, true
 
 	creds := auth.Extract(r)
-	var user string
 	if rt.Auth {
 		var ok bool
-		if user, ok = g.authorize(w, r, rt, room, creds, ip.String()); !ok {
+		if s.user, ok = g.authorize(w, r, rt, room, creds, ip.String()); !ok {
 			return
 		}
 	}
 
 	id := strconv.FormatUint(g.nextID.Add(1), 36)
 	hdr := nats.Header{contract.HeaderConn: {id}, contract.HeaderGateway: {g.id}}
-	if user != "" {
-		hdr[contract.HeaderUser] = []string{user}
+	if s.user != "" {
+		hdr[contract.HeaderUser] = []string{s.user}
 	}
 	subject := rt.Subject
 	if rt.Kind == route.KindRoom {
 		hdr[contract.HeaderRoom] = []string{room}
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	log := g.log.With("conn", id, "route", rt.Path)
-	c := client.New(id, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, log)
+	c := client.New(id, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, g.log)
+	s.client = c
 	g.conns.Store(id, c)
-	defer g.conns.Delete(id)
 	if rt.Welcome != "" {
 		c.Send(websocket.TextMessage, []byte(rt.Welcome))
 	}
@@ -233,12 +240,12 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if rt.Kind == route.KindRoom {
 		out := contract.RoomOut(rt.Subject, room)
 		if err := g.hub.Join(out, c, g.cfg.WorkerTimeout); err != nil {
-			log.Warn("room join failed", "room", room, "err", err)
+			g.log.Warn("room join failed", "room", room, "err", err)
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "room unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		defer g.hub.Leave(out, c)
+		s.joined = out
 	}
 
 	var respHdr http.Header
@@ -250,11 +257,8 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered with an HTTP error
 	}
 	c.Attach(ws)
-	start := time.Now()
-	c.Serve()
-	in, out, code := c.Stats()
-	log.Info("connection closed", "room", room, "user", user, "code", code,
-		"duration", time.Since(start).Round(time.Millisecond), "frames_in", in, "frames_out", out)
+	handed = true
+	go g.serve(s)
 }
 
 // authorize asks the auth worker; on refusal it answers the HTTP request.

@@ -49,6 +49,16 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", cfg.NATSURL, "id", g.ID())
+	if cfg.AdminAddr != "" {
+		aln, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			return err
+		}
+		admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = admin.Serve(aln) }()
+		defer admin.Close()
+		log.Info("admin listening", "addr", aln.Addr().String())
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
