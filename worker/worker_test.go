@@ -89,7 +89,7 @@ func TestRoomBroadcastsThenAcks(t *testing.T) {
 
 func TestAuthAnswersJSON(t *testing.T) {
 	s := natstest.Start(t)
-	p := auth.NewPolicy(map[string]string{"tok": "bob"}, nil)
+	p := auth.NewPolicy(auth.Config{Tokens: map[string]string{"tok": "bob"}})
 	svc, err := auth.Add(conn(t, s.ClientURL()), p, "1.0.0")
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,7 @@ type Conn struct {
 	replyPrefix string      // <gateway inbox>.<id>. ; the frame's seq follows
 	hdr         nats.Header // identity headers, reused by the reader for every frame
 	seq         uint64      // reader only
+	listenOnly  bool        // set before Serve: frames close the socket
 
 	awaiting atomic.Uint64 // seq of the frame waiting for its reply, 0 if none
 	replied  chan struct{}
@@ -87,6 +88,10 @@ func New(id string, pub Publisher, subject, replyPrefix string, hdr nats.Header,
 		closing: make(chan struct{}),
 	}
 }
+
+// ListenOnly makes the client's frames a policy violation: it may receive
+// but not publish. Call it before Serve.
+func (c *Conn) ListenOnly() { c.listenOnly = true }
 
 // Attach gives the client its upgraded socket and starts writing what was
 // queued before.
@@ -134,6 +139,11 @@ func (c *Conn) Serve() {
 			continue
 		}
 		c.alive()
+		if c.listenOnly {
+			// Refused before reading it: nobody ever receives the frame.
+			c.Close(contract.ClosePolicyViolation, "not allowed to publish")
+			continue
+		}
 		if !limit.allow(time.Now()) {
 			c.Close(contract.ClosePolicyViolation, "rate limit exceeded")
 			continue
@@ -327,6 +337,9 @@ func (c *Conn) Close(code int, reason string) { c.close(code, reason, true) }
 func (c *Conn) closeNow(code int, reason string) { c.close(code, reason, false) }
 
 func (c *Conn) close(code int, reason string, flush bool) {
+	if len(reason) > 123 { // the most a close frame holds
+		reason = reason[:123]
+	}
 	c.once.Do(func() {
 		c.closeCode.Store(int32(code))
 		c.mu.Lock()

@@ -28,18 +28,59 @@ type Route struct {
 	Path    string `json:"path"`
 	Kind    string `json:"kind"`
 	Subject string `json:"subject"`
-	// Auth asks the auth worker before the upgrade is accepted.
-	Auth bool `json:"auth,omitempty"`
+	// Auth says whether the auth worker is asked before the upgrade.
+	Auth AuthMode `json:"auth,omitempty"`
 	// Welcome, when set, is sent as a text frame right after the upgrade.
 	Welcome string `json:"welcome,omitempty"`
+}
+
+// AuthMode is a route's authentication: AuthNone, AuthOptional or
+// AuthRequired. In JSON, true is AuthRequired and false AuthNone.
+type AuthMode string
+
+// Authentication modes.
+const (
+	// AuthNone: nobody is asked; every client is anonymous.
+	AuthNone AuthMode = ""
+	// AuthOptional: the auth worker decides, e.g. letting anonymous
+	// clients into open rooms and requiring credentials for protected ones.
+	// If it cannot be asked, the client is refused (fail closed).
+	AuthOptional AuthMode = "optional"
+	// AuthRequired: no anonymous client is admitted.
+	AuthRequired AuthMode = "required"
+)
+
+// UnmarshalJSON accepts a mode name or a boolean.
+func (m *AuthMode) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		*m = AuthRequired
+		return nil
+	case "false", "null":
+		*m = AuthNone
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	switch AuthMode(s) {
+	case AuthNone, "none":
+		*m = AuthNone
+	case AuthOptional, AuthRequired:
+		*m = AuthMode(s)
+	default:
+		return fmt.Errorf("auth %q is not \"none\", \"optional\" or \"required\"", s)
+	}
+	return nil
 }
 
 // Defaults are the routes of a gateway started without GATEWAY_ROUTES.
 func Defaults() []Route {
 	return []Route{
 		{Path: "/ws", Kind: KindRequest, Subject: contract.EchoSubject},
-		{Path: "/ws/room", Kind: KindRoom, Subject: contract.RoomSubject},
-		{Path: "/ws/private", Kind: KindRequest, Subject: contract.EchoSubject, Auth: true, Welcome: "ok"},
+		{Path: "/ws/room", Kind: KindRoom, Subject: contract.RoomSubject, Auth: AuthOptional},
+		{Path: "/ws/private", Kind: KindRequest, Subject: contract.EchoSubject, Auth: AuthRequired, Welcome: "ok"},
 	}
 }
 

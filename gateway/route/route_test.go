@@ -53,12 +53,21 @@ func TestParseRejects(t *testing.T) {
 			t.Errorf("Parse(%s) accepted", spec)
 		}
 	}
-	tab, err := Parse(`[{"path":"/chat","kind":"room","subject":"app.chat","auth":true}]`)
+	tab, err := Parse(`[{"path":"/chat","kind":"room","subject":"app.chat","auth":true},{"path":"/feed","kind":"room","subject":"app.feed","auth":"optional"},{"path":"/x","kind":"request","subject":"x","auth":"none"}]`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, room, st := tab.Match("/chat/x"); st != 0 || room != "x" || !r.Auth {
+	if r, room, st := tab.Match("/chat/x"); st != 0 || room != "x" || r.Auth != AuthRequired {
 		t.Fatalf("custom route: %v %q %d", r, room, st)
+	}
+	if r, _, _ := tab.Match("/feed"); r.Auth != AuthOptional {
+		t.Fatalf("optional: %v", r)
+	}
+	if r, _, _ := tab.Match("/x"); r.Auth != AuthNone {
+		t.Fatalf("none: %v", r)
+	}
+	if _, err := Parse(`[{"path":"/x","kind":"request","subject":"x","auth":"maybe"}]`); err == nil {
+		t.Fatal("auth maybe accepted")
 	}
 }
 

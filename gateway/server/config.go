@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"os"
 	"syscall"
 	"time"
 
@@ -35,6 +36,8 @@ type Config struct {
 	TrustedProxies   admit.Proxies // GATEWAY_TRUSTED_PROXIES
 	MaxHeaderBytes   int           // GATEWAY_MAX_HEADER_BYTES
 	Compression      bool          // GATEWAY_COMPRESSION
+	AuthCookie       string        // GATEWAY_AUTH_COOKIE
+	AuthQueryParam   string        // GATEWAY_AUTH_QUERY_PARAM
 }
 
 // Defaults returns the configuration of a gateway with no variables set.
@@ -60,6 +63,7 @@ func Defaults() Config {
 		MaxConnections:   defaultMaxConnections(),
 		MaxConnsPerIP:    1000,
 		MaxHeaderBytes:   16 << 10,
+		AuthCookie:       "wsgw_token",
 	}
 }
 
@@ -118,6 +122,11 @@ func FromEnv() (Config, error) {
 	comp, err := env.Bool("GATEWAY_COMPRESSION", c.Compression)
 	errs = append(errs, err)
 	c.Compression = comp
+	c.AuthCookie = env.String("GATEWAY_AUTH_COOKIE", c.AuthCookie)
+	if os.Getenv("GATEWAY_AUTH_COOKIE") == "-" {
+		c.AuthCookie = ""
+	}
+	c.AuthQueryParam = env.String("GATEWAY_AUTH_QUERY_PARAM", c.AuthQueryParam)
 	if c.PingInterval > 0 && c.PingInterval+c.PongTimeout <= c.WorkerTimeout {
 		errs = append(errs, errors.New("GATEWAY_PING_INTERVAL + GATEWAY_PONG_TIMEOUT must exceed GATEWAY_WORKER_TIMEOUT"))
 	}

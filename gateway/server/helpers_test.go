@@ -53,8 +53,11 @@ func worker(t testing.TB, url, role string) (stop func()) {
 	case "room":
 		svc, err = room.Add(nc, contract.RoomSubject, "0.0.0-test")
 	case "auth":
-		p := auth.NewPolicy(map[string]string{"secret": "alice", "banned-token": "mallory"}, []string{"mallory"})
+		p := auth.NewPolicy(testAuthConfig)
 		svc, err = auth.Add(nc, p, "0.0.0-test")
+		if err == nil {
+			err = auth.PublishPolicy(context.Background(), nc, p, 1)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -196,3 +199,15 @@ func interest(t testing.TB, s *server.Server, subject string) int {
 }
 
 func noRateLimit(c *Config) { c.RatePerSecond = 0 }
+
+// jwtSecret signs the tests' HS256 tokens.
+var jwtSecret = []byte("test-secret-test-secret-test-sec")
+
+// testAuthConfig is the auth worker of the tests: two static tokens (one
+// of a refused user), HS256 JWTs, and rooms "team-*" protected.
+var testAuthConfig = auth.Config{
+	Tokens:    map[string]string{"secret": "alice", "banned-token": "mallory"},
+	Denied:    []string{"mallory"},
+	JWT:       &auth.Verifier{Secret: jwtSecret, Audience: "wsgate"},
+	Protected: auth.Patterns{"team-*"},
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/hub"
+	"github.com/wsgate/wsgate/gateway/policy"
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/shared/contract"
 )
@@ -37,7 +38,11 @@ type Gateway struct {
 
 	hub      *hub.Hub
 	limiter  *admit.Limiter
+	creds    auth.Extractor
 	sub      *nats.Subscription
+	revoke   *nats.Subscription
+	users    userIndex
+	policy   *policy.Watcher
 	conns    sync.Map // id → *client.Conn
 	nextID   atomic.Uint64
 	upgrader websocket.Upgrader
@@ -83,13 +88,20 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
+	g.creds = auth.Extractor{Cookie: cfg.AuthCookie, QueryParam: cfg.AuthQueryParam}
+	g.users.init()
 	sub, err := nc.Subscribe(g.inbox+".>", g.onInbox)
 	if err != nil {
 		return nil, err
 	}
 	_ = sub.SetPendingLimits(-1, 256<<20)
 	g.sub = sub
+	if g.revoke, err = nc.Subscribe(contract.RevokeSubject, g.onRevoke); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
 	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16)
+	g.policy = policy.Watch(nc, log, 2*time.Second)
 	return g, nil
 }
 
@@ -211,12 +223,14 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ip, s.admitted = ip, true
 
-	creds := auth.Extract(r)
-	if rt.Auth {
+	creds := g.creds.Extract(r)
+	var decision contract.AuthResponse
+	if g.mustAsk(rt, room, creds) {
 		var ok bool
-		if s.user, ok = g.authorize(w, r, rt, room, creds, ip.String()); !ok {
+		if decision, ok = g.authorize(w, r, rt, room, creds, ip.String()); !ok {
 			return
 		}
+		s.user = decision.User
 	}
 
 	id := strconv.FormatUint(g.nextID.Add(1), 36)
@@ -232,6 +246,9 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := client.New(id, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, g.log)
 	s.client = c
 	g.conns.Store(id, c)
+	if !decision.MayPublish() {
+		c.ListenOnly()
+	}
 	if rt.Welcome != "" {
 		c.Send(websocket.TextMessage, []byte(rt.Welcome))
 	}
@@ -258,33 +275,61 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Attach(ws)
 	handed = true
+	if s.user != "" {
+		g.users.add(s.user, c)
+	}
+	if decision.ExpiresAt > 0 {
+		// No socket outlives its credential.
+		s.expiry = time.AfterFunc(time.Until(time.Unix(decision.ExpiresAt, 0)), func() {
+			c.Close(contract.CloseTokenExpired, "token expired")
+		})
+	}
 	go g.serve(s)
 }
 
+// mustAsk says whether the auth worker decides this handshake. An optional
+// room route lets an anonymous client into an open room without asking, so
+// open rooms work while no auth worker runs; protected rooms (as the auth
+// worker published them) and any presented credential are always checked.
+func (g *Gateway) mustAsk(rt *route.Route, room string, creds auth.Credentials) bool {
+	switch {
+	case rt.Auth == route.AuthNone:
+		return false
+	case rt.Auth == route.AuthRequired, creds.Token != "", rt.Kind != route.KindRoom:
+		return true
+	}
+	return g.policy.NeedsAuth(room)
+}
+
 // authorize asks the auth worker; on refusal it answers the HTTP request.
-func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, room string, creds auth.Credentials, ip string) (string, bool) {
+// The token goes to the worker only: it is never logged.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, room string, creds auth.Credentials, ip string) (contract.AuthResponse, bool) {
 	req := contract.AuthRequest{
-		Route: rt.Path, Path: r.URL.Path, Room: room,
-		Token: creds.Token, TokenSource: creds.Source,
+		Route: rt.Path, Path: r.URL.Path, Room: room, Required: rt.Auth == route.AuthRequired,
+		Token: creds.Token, TokenSource: creds.Source, Subprotocols: creds.Offered,
 		Origin: r.Header.Get("Origin"), RemoteAddr: ip,
 	}
+	g.creds.Context(r, &req)
 	resp, err := auth.Ask(r.Context(), g.nc, req, g.cfg.AuthTimeout)
 	if err != nil {
 		g.log.Warn("auth unavailable; refusing", "route", rt.Path, "err", err)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "authentication unavailable", http.StatusServiceUnavailable)
-		return "", false
+		return resp, false
+	}
+	if resp.Status == contract.AuthOK && resp.ExpiresAt > 0 && !time.Now().Before(time.Unix(resp.ExpiresAt, 0)) {
+		resp.Status = contract.AuthUnauthorized // expired between decision and now
 	}
 	switch resp.Status {
 	case contract.AuthOK:
-		return resp.User, true
+		return resp, true
 	case contract.AuthForbidden:
 		http.Error(w, "forbidden", http.StatusForbidden)
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	}
-	return "", false
+	return resp, false
 }
 
 // StopAccepting turns /readyz to 503 and refuses new WebSockets with 503,
@@ -336,6 +381,8 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		<-done
 	}
 	g.closeOnce.Do(func() {
+		g.policy.Stop()
+		_ = g.revoke.Unsubscribe()
 		_ = g.sub.Unsubscribe()
 		g.hub.Close()
 	})

@@ -18,6 +18,7 @@ type session struct {
 	admitted bool
 	joined   string // room broadcast subject, once joined
 	client   *client.Conn
+	expiry   *time.Timer // closes the socket when the credential expires
 }
 
 // serve runs a client's reader on its own goroutine until the socket ends.
@@ -32,6 +33,12 @@ func (g *Gateway) serve(s *session) {
 
 // release gives back everything s took, in reverse order.
 func (g *Gateway) release(s *session) {
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	if s.user != "" && s.client != nil {
+		g.users.remove(s.user, s.client)
+	}
 	if s.joined != "" {
 		g.hub.Leave(s.joined, s.client)
 	}

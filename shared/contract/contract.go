@@ -63,6 +63,8 @@ const (
 	CloseMessageTooBig   = 1009
 	CloseInternalError   = 1011
 	CloseTryAgainLater   = 1013 // no worker can take the frame
+	CloseTokenExpired    = 4001 // the credential expired; reconnect with a fresh one
+	CloseRevoked         = 4003 // disconnected through RevokeSubject
 )
 
 // MaxRoomLen bounds a room name, and so every subject built from one.

@@ -38,3 +38,31 @@ func FuzzValidRoom(f *testing.F) {
 		}
 	})
 }
+
+func TestValidUser(t *testing.T) {
+	for _, u := range []string{"alice", "user@example.com", "a b", strings.Repeat("u", 256), "ünï"} {
+		if !ValidUser(u) {
+			t.Errorf("ValidUser(%q) = false", u)
+		}
+	}
+	for _, u := range []string{"", "a\r\nWsgw-Room: x", "a\x00", "a\tb", strings.Repeat("u", 257)} {
+		if ValidUser(u) {
+			t.Errorf("ValidUser(%q) = true", u)
+		}
+	}
+}
+
+func FuzzGlob(f *testing.F) {
+	f.Add("a*b*c", "aXbYc")
+	f.Add("***", "")
+	f.Add("*a*a*a*a*a*b", strings.Repeat("a", 60))
+	f.Fuzz(func(t *testing.T, pat, s string) {
+		got := Glob(pat, s)
+		if !strings.Contains(pat, "*") && got != (pat == s) {
+			t.Fatalf("Glob(%q, %q) = %v without wildcards", pat, s, got)
+		}
+		if pat == "*" && !got {
+			t.Fatalf("* did not match %q", s)
+		}
+	})
+}

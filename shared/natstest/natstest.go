@@ -20,10 +20,12 @@ func Start(t testing.TB) *server.Server {
 func StartOn(t testing.TB, port int) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{
-		Host:   "127.0.0.1",
-		Port:   port,
-		NoLog:  true,
-		NoSigs: true,
+		Host:      "127.0.0.1",
+		Port:      port,
+		NoLog:     true,
+		NoSigs:    true,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
 	})
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)

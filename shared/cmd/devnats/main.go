@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ func main() {
 	host := flag.String("host", "127.0.0.1", "listen address")
 	port := flag.Int("port", 4222, "client port")
 	monitor := flag.Int("monitor", 8222, "HTTP monitoring port (0 disables)")
+	store := flag.String("store", filepath.Join(os.TempDir(), "wsgate-devnats"), "JetStream storage directory")
 	flag.Parse()
 
 	s, err := server.NewServer(&server.Options{
@@ -26,6 +28,8 @@ func main() {
 		HTTPHost:   *host,
 		HTTPPort:   *monitor,
 		NoSigs:     true,
+		JetStream:  true,
+		StoreDir:   *store,
 	})
 	if err != nil {
 		slog.Error("nats-server config", "err", err)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -41,7 +40,9 @@ func main() {
 
 func run(role string, log *slog.Logger) error {
 	log = log.With("role", role)
-	add, err := service(role, log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	add, err := service(ctx, role, log)
 	if err != nil {
 		return err
 	}
@@ -57,10 +58,11 @@ func run(role string, log *slog.Logger) error {
 		nc.Close()
 		return err
 	}
+	if role == "auth" {
+		publishPolicy(ctx, nc, log)
+	}
 	log.Info("worker started", "nats", url, "id", svc.Info().ID, "version", version)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 
 	// Stop drains the endpoint subscriptions: no new requests, the ones
@@ -81,24 +83,60 @@ func run(role string, log *slog.Logger) error {
 	return nil
 }
 
-func service(role string, log *slog.Logger) (func(*nats.Conn) (micro.Service, error), error) {
+func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Conn) (micro.Service, error), error) {
 	switch role {
 	case "echo":
 		return func(nc *nats.Conn) (micro.Service, error) { return echo.Add(nc, version) }, nil
 	case "room":
 		return func(nc *nats.Conn) (micro.Service, error) { return room.Add(nc, contract.RoomSubject, version) }, nil
 	case "auth":
-		spec := os.Getenv("AUTH_TOKENS")
-		tokens, err := auth.ParseTokens(spec)
+		p, dev, err := auth.FromEnv(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if strings.TrimSpace(spec) == "" {
-			log.Warn("AUTH_TOKENS is not set: accepting the development token 'secret' as user 'user'; set AUTH_TOKENS in production")
+		if dev {
+			log.Warn("no AUTH_TOKENS, AUTH_JWT_SECRET or AUTH_JWKS_URL: accepting the development token 'secret' as user 'user'; configure one in production")
 		}
-		denied := strings.Split(os.Getenv("AUTH_DENIED_USERS"), ",")
-		p := auth.NewPolicy(tokens, denied)
+		policy = p
 		return func(nc *nats.Conn) (micro.Service, error) { return auth.Add(nc, p, version) }, nil
 	}
 	return nil, fmt.Errorf("unknown role %q; %s", role, usage)
+}
+
+// policy is the auth role's, for publishPolicy.
+var policy *auth.Policy
+
+// publishPolicy tells gateways which rooms are protected. It retries in the
+// background until it succeeds (NATS or JetStream may come up later).
+func publishPolicy(ctx context.Context, nc *nats.Conn, log *slog.Logger) {
+	replicas, err := env.Int("AUTH_POLICY_REPLICAS", 1)
+	if err != nil {
+		log.Error("bad AUTH_POLICY_REPLICAS; using 1", "err", err)
+		replicas = 1
+	}
+	try := func() bool {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := auth.PublishPolicy(c, nc, policy, replicas); err != nil {
+			log.Warn("cannot publish the protected-room policy yet; protected rooms are enforced only for clients that reach this worker", "err", err)
+			return false
+		}
+		return true
+	}
+	if try() {
+		return
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Second):
+				if try() {
+					log.Info("protected-room policy published")
+					return
+				}
+			}
+		}
+	}()
 }
