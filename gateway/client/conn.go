@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -33,6 +34,7 @@ type Options struct {
 	PongTimeout     time.Duration // a peer silent for PingInterval+PongTimeout is dropped
 	RatePerSecond   float64       // frames a client may send per second; 0 disables
 	RateBurst       int           // frames it may send at once above the rate
+	Metrics         *metrics.Gateway
 }
 
 // Publisher is the part of *nats.Conn a client needs.
@@ -68,6 +70,7 @@ type Conn struct {
 
 	// Stats, for the close log line.
 	framesIn, framesOut atomic.Uint64
+	bytesIn, bytesOut   atomic.Uint64
 	closeCode           atomic.Int32
 }
 
@@ -145,6 +148,7 @@ func (c *Conn) Serve() {
 			continue
 		}
 		if !limit.allow(time.Now()) {
+			c.opts.Metrics.RateLimited.Inc()
 			c.Close(contract.ClosePolicyViolation, "rate limit exceeded")
 			continue
 		}
@@ -167,6 +171,9 @@ func (c *Conn) Serve() {
 			c.Close(contract.CloseInvalidPayload, "text frame is not valid UTF-8")
 		default:
 			c.framesIn.Add(1)
+			c.bytesIn.Add(uint64(buf.Len()))
+			c.opts.Metrics.FramesIn.Inc()
+			c.opts.Metrics.BytesIn.Add(float64(buf.Len()))
 			c.forward(typ, buf.Bytes(), timer)
 		}
 		if buf.Cap() <= 64<<10 {
@@ -199,10 +206,12 @@ func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
 		c.Close(contract.CloseTryAgainLater, "backend unavailable")
 		return
 	}
+	start := time.Now()
 	timer.Reset(c.opts.WorkerTimeout)
 	select {
 	case <-c.replied:
 		timer.Stop()
+		c.opts.Metrics.WorkerLatency.Observe(time.Since(start).Seconds())
 	case <-c.closing:
 		timer.Stop()
 	case <-timer.C:
@@ -212,6 +221,7 @@ func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
 		}
 		// The frame is lost (its worker died with it in flight, or NATS
 		// dropped it). Later frames still go through.
+		c.opts.Metrics.WorkerTimeouts.Inc()
 		c.log.Warn("worker did not answer in time; frame dropped", "conn", c.ID, "subject", c.subject)
 	}
 }
@@ -224,6 +234,7 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 	}
 	if msg.Header.Get("Status") == "503" {
 		// NATS "no responders": no worker subscribes to this subject.
+		c.opts.Metrics.NoResponders.Inc()
 		c.Close(contract.CloseTryAgainLater, "no worker available")
 	} else {
 		c.Deliver(msg)
@@ -263,6 +274,7 @@ func (c *Conn) Send(typ int, data []byte) {
 	}
 	if c.queued+len(data) > c.opts.SendQueueBytes {
 		c.mu.Unlock()
+		c.opts.Metrics.SlowConsumers.Inc()
 		c.closeNow(contract.CloseTryAgainLater, "slow consumer")
 		return
 	}
@@ -310,6 +322,7 @@ func (c *Conn) write() {
 				_ = c.ws.SetWriteDeadline(deadline)
 				err = c.ws.WriteMessage(f.typ, f.data)
 				c.framesOut.Add(1)
+				c.opts.Metrics.FramesOut.Inc()
 				size += len(f.data)
 			}
 			if err != nil {
@@ -326,6 +339,8 @@ func (c *Conn) write() {
 			c.queued -= size
 		}
 		c.mu.Unlock()
+		c.bytesOut.Add(uint64(size))
+		c.opts.Metrics.BytesOut.Add(float64(size))
 	}
 }
 
@@ -406,9 +421,15 @@ func (c *Conn) finish(drainRaw bool) {
 	_ = raw.Close()
 }
 
+// Stats are what a client did, for the line logged when it goes.
+type Stats struct {
+	FramesIn, FramesOut, BytesIn, BytesOut uint64
+	CloseCode                              int // 0: no close frame either way
+}
+
 // Stats are reported when a client goes away.
-func (c *Conn) Stats() (framesIn, framesOut uint64, closeCode int) {
-	return c.framesIn.Load(), c.framesOut.Load(), int(c.closeCode.Load())
+func (c *Conn) Stats() Stats {
+	return Stats{c.framesIn.Load(), c.framesOut.Load(), c.bytesIn.Load(), c.bytesOut.Load(), int(c.closeCode.Load())}
 }
 
 // RemoteAddr is the peer's address.

@@ -23,6 +23,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/hub"
+	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/policy"
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/shared/contract"
@@ -37,6 +38,7 @@ type Gateway struct {
 	inbox string // wsgw.gw.<id>
 
 	hub      *hub.Hub
+	m        *metrics.Gateway
 	limiter  *admit.Limiter
 	creds    auth.Extractor
 	sub      *nats.Subscription
@@ -65,7 +67,7 @@ func NATSOptions() []nats.Option {
 // New subscribes the gateway's inbox: one subscription carries the replies
 // and pushes of all its clients.
 func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, nc: nc, id: nuid.Next()}
+	g := &Gateway{cfg: cfg, log: log, nc: nc, id: nuid.Next(), m: metrics.NewGateway()}
 	g.inbox = contract.GatewayPrefix + "." + g.id
 	g.copts = client.Options{
 		MaxMessageBytes: int64(cfg.MaxMessageBytes),
@@ -77,6 +79,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		PongTimeout:     cfg.PongTimeout,
 		RatePerSecond:   cfg.RatePerSecond,
 		RateBurst:       cfg.RateBurst,
+		Metrics:         g.m,
 	}
 	g.limiter = admit.NewLimiter(cfg.MaxConnections, cfg.MaxConnsPerIP)
 	g.upgrader = websocket.Upgrader{
@@ -102,6 +105,21 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	}
 	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16)
 	g.policy = policy.Watch(nc, log, 2*time.Second)
+	g.m.GaugeFunc("wsgate_gateway_room_subscriptions", "Rooms this gateway holds a NATS subscription for.",
+		func() float64 { return float64(g.hub.Rooms()) })
+	g.m.GaugeFunc("wsgate_gateway_nats_connected", "1 while connected to NATS.", func() float64 {
+		if nc.IsConnected() {
+			return 1
+		}
+		return 0
+	})
+	g.m.GaugeFunc("wsgate_gateway_nats_rtt_seconds", "Round trip to the NATS server, measured at scrape time.", func() float64 {
+		rtt, err := nc.RTT()
+		if err != nil {
+			return -1
+		}
+		return rtt.Seconds()
+	})
 	return g, nil
 }
 
@@ -180,25 +198,24 @@ func (g *Gateway) enter() bool {
 // an open client costs its reader goroutine and little else.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	rt, room, status := g.cfg.Routes.Match(r.URL.Path)
-	if status != 0 {
-		http.Error(w, http.StatusText(status), status)
+	switch {
+	case status == http.StatusNotFound:
+		g.refuse(w, status, "no_route", "no such route")
 		return
-	}
-	if r.Method != http.MethodGet {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	case status != 0:
+		g.refuse(w, status, "bad_room", "room names are 1-64 characters of A-Z a-z 0-9 _ -")
 		return
-	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		http.Error(w, "expected a WebSocket upgrade", http.StatusBadRequest)
+	case r.Method != http.MethodGet:
+		g.refuse(w, http.StatusMethodNotAllowed, "method", "method not allowed")
 		return
-	}
-	if !g.cfg.AllowedOrigins.Allow(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+	case !websocket.IsWebSocketUpgrade(r):
+		g.refuse(w, http.StatusBadRequest, "not_websocket", "expected a WebSocket upgrade")
 		return
-	}
-	if !g.enter() {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	case !g.cfg.AllowedOrigins.Allow(r):
+		g.refuse(w, http.StatusForbidden, "origin", "origin not allowed")
+		return
+	case !g.enter():
+		g.refuse(w, http.StatusServiceUnavailable, "shutting_down", "shutting down")
 		return
 	}
 	s := &session{route: rt, room: room}
@@ -211,14 +228,16 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !g.nc.IsConnected() {
 		// Without NATS no frame could be answered: send the client to a
 		// gateway that has it.
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "backend unavailable", http.StatusServiceUnavailable)
+		g.refuse(w, http.StatusServiceUnavailable, "nats_down", "backend unavailable")
 		return
 	}
 	ip := g.cfg.TrustedProxies.ClientIP(r)
 	if status := g.limiter.Acquire(ip); status != 0 {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many connections", status)
+		reason := "gateway_full"
+		if status == http.StatusTooManyRequests {
+			reason = "ip_limit"
+		}
+		g.refuse(w, status, reason, "too many connections")
 		return
 	}
 	s.ip, s.admitted = ip, true
@@ -258,8 +277,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		out := contract.RoomOut(rt.Subject, room)
 		if err := g.hub.Join(out, c, g.cfg.WorkerTimeout); err != nil {
 			g.log.Warn("room join failed", "room", room, "err", err)
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "room unavailable", http.StatusServiceUnavailable)
+			g.refuse(w, http.StatusServiceUnavailable, "room_join", "room unavailable")
 			return
 		}
 		s.joined = out
@@ -271,10 +289,13 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := g.upgrader.Upgrade(w, r, respHdr)
 	if err != nil {
+		g.m.Refused.WithLabelValues("upgrade").Inc()
 		return // the upgrader answered with an HTTP error
 	}
 	c.Attach(ws)
 	handed = true
+	g.m.Accepted.WithLabelValues(rt.Path).Inc()
+	g.m.Connections.Inc()
 	if s.user != "" {
 		g.users.add(s.user, c)
 	}
@@ -285,6 +306,15 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	go g.serve(s)
+}
+
+// refuse answers a handshake with an HTTP error and counts why.
+func (g *Gateway) refuse(w http.ResponseWriter, status int, reason, msg string) {
+	g.m.Refused.WithLabelValues(reason).Inc()
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, msg, status)
 }
 
 // mustAsk says whether the auth worker decides this handshake. An optional
@@ -310,11 +340,13 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Ro
 		Origin: r.Header.Get("Origin"), RemoteAddr: ip,
 	}
 	g.creds.Context(r, &req)
+	start := time.Now()
 	resp, err := auth.Ask(r.Context(), g.nc, req, g.cfg.AuthTimeout)
+	g.m.AuthLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
+		g.m.AuthDecisions.WithLabelValues("unavailable").Inc()
 		g.log.Warn("auth unavailable; refusing", "route", rt.Path, "err", err)
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "authentication unavailable", http.StatusServiceUnavailable)
+		g.refuse(w, http.StatusServiceUnavailable, "auth_unavailable", "authentication unavailable")
 		return resp, false
 	}
 	if resp.Status == contract.AuthOK && resp.ExpiresAt > 0 && !time.Now().Before(time.Unix(resp.ExpiresAt, 0)) {
@@ -322,12 +354,15 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Ro
 	}
 	switch resp.Status {
 	case contract.AuthOK:
+		g.m.AuthDecisions.WithLabelValues("ok").Inc()
 		return resp, true
 	case contract.AuthForbidden:
-		http.Error(w, "forbidden", http.StatusForbidden)
+		g.m.AuthDecisions.WithLabelValues("forbidden").Inc()
+		g.refuse(w, http.StatusForbidden, "forbidden", "forbidden")
 	default:
+		g.m.AuthDecisions.WithLabelValues("unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		g.refuse(w, http.StatusUnauthorized, "unauthorized", "unauthorized")
 	}
 	return resp, false
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/route"
 )
 
@@ -26,9 +27,12 @@ func (g *Gateway) serve(s *session) {
 	start := time.Now()
 	s.client.Serve()
 	g.release(s)
-	in, out, code := s.client.Stats()
+	st := s.client.Stats()
+	g.m.Connections.Dec()
+	g.m.Disconnects.WithLabelValues(metrics.CodeLabel(st.CloseCode)).Inc()
 	g.log.Info("connection closed", "conn", s.client.ID, "route", s.route.Path, "room", s.room, "user", s.user,
-		"code", code, "duration", time.Since(start).Round(time.Millisecond), "frames_in", in, "frames_out", out)
+		"code", st.CloseCode, "duration", time.Since(start).Round(time.Millisecond),
+		"frames_in", st.FramesIn, "frames_out", st.FramesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
 }
 
 // release gives back everything s took, in reverse order.
