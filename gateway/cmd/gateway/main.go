@@ -16,11 +16,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsgate/wsgate/gateway/server"
+	"github.com/wsgate/wsgate/shared/logging"
 	"github.com/wsgate/wsgate/shared/natsconn"
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := logging.MustFromEnv()
 	if err := run(log); err != nil {
 		log.Error("gateway failed", "err", err)
 		os.Exit(1)

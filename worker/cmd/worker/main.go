@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,7 +17,9 @@ import (
 
 	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/env"
+	"github.com/wsgate/wsgate/shared/logging"
 	"github.com/wsgate/wsgate/shared/natsconn"
+	"github.com/wsgate/wsgate/worker/admin"
 	"github.com/wsgate/wsgate/worker/auth"
 	"github.com/wsgate/wsgate/worker/echo"
 	"github.com/wsgate/wsgate/worker/room"
@@ -27,7 +31,7 @@ var version = "0.1.0"
 const usage = "usage: worker echo|room|auth"
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := logging.MustFromEnv()
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
@@ -60,6 +64,17 @@ func run(role string, log *slog.Logger) error {
 	}
 	if role == "auth" {
 		publishPolicy(ctx, nc, log)
+	}
+	if addr := os.Getenv("WORKER_ADMIN_ADDR"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		h, _ := admin.Handler(nc, svc)
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		log.Info("admin listening", "addr", ln.Addr().String())
 	}
 	log.Info("worker started", "nats", url, "id", svc.Info().ID, "version", version)
 
