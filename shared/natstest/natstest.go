@@ -3,6 +3,10 @@
 package natstest
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,4 +43,69 @@ func StartOn(t testing.TB, port int) *server.Server {
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// Cluster runs n servers routed to each other on loopback, with JetStream,
+// and waits until every route is up. They stop at test end.
+func Cluster(t testing.TB, n int) []*server.Server {
+	t.Helper()
+	// Clustered JetStream needs its routes configured from the start, so
+	// the cluster ports are chosen first.
+	var routes []*url.URL
+	var ports []int
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ports = append(ports, port)
+		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
+	}
+	var servers []*server.Server
+	for i := 0; i < n; i++ {
+		s, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			NoLog:      true,
+			NoSigs:     true,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			Cluster:    server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:     routes,
+		})
+		if err != nil {
+			t.Fatalf("nats-server %d: %v", i+1, err)
+		}
+		go s.Start()
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		servers = append(servers, s)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for i, s := range servers {
+		if !s.ReadyForConnections(15 * time.Second) {
+			t.Fatalf("nats-server %d did not start", i+1)
+		}
+		for s.NumRoutes() < n-1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster did not form: %s has %d routes", s.Name(), s.NumRoutes())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return servers
+}
+
+// URLs is the comma-separated client URLs of servers, for NATS_URL.
+func URLs(servers []*server.Server) string {
+	var u []string
+	for _, s := range servers {
+		u = append(u, s.ClientURL())
+	}
+	return strings.Join(u, ",")
 }
