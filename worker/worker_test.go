@@ -113,3 +113,42 @@ func TestAuthAnswersJSON(t *testing.T) {
 		t.Fatalf("malformed request: %v", rep.Header)
 	}
 }
+
+// Operators find every worker, with what it is, through NATS micro.
+func TestDiscovery(t *testing.T) {
+	s := natstest.Start(t)
+	nc := conn(t, s.ClientURL())
+	p := auth.NewPolicy(auth.Config{Protected: auth.Patterns{"vip"}})
+	for _, add := range []func() (interface{ Stop() error }, error){
+		func() (interface{ Stop() error }, error) { return echo.Add(nc, "1.2.3") },
+		func() (interface{ Stop() error }, error) { return room.Add(nc, contract.RoomSubject, "1.2.3") },
+		func() (interface{ Stop() error }, error) { return auth.Add(nc, p, "1.2.3") },
+	} {
+		svc, err := add()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Stop()
+	}
+	for _, name := range []string{"echo", "room", "auth"} {
+		rep, err := nc.Request("$SRV.INFO."+name, nil, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct {
+			Name, Version, Description string
+			Metadata                   map[string]string
+			Endpoints                  []struct {
+				Subject    string `json:"subject"`
+				QueueGroup string `json:"queue_group"`
+			}
+		}
+		if err := json.Unmarshal(rep.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Name != name || info.Version != "1.2.3" || info.Description == "" || info.Metadata["contract"] != contract.Version ||
+			len(info.Endpoints) != 1 || info.Endpoints[0].QueueGroup != name {
+			t.Errorf("%s: %+v", name, info)
+		}
+	}
+}

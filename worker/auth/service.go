@@ -16,10 +16,8 @@ func Add(nc *nats.Conn, p *Policy, version string) (micro.Service, error) {
 		Version:     version,
 		Description: "Decides whether a WebSocket client may connect, and what it may do, before the upgrade",
 		QueueGroup:  "auth",
-		Metadata: map[string]string{
-			"jwt":             yesNo(p.jwt.Enabled()),
-			"protected_rooms": joinPatterns(p.protected),
-		},
+		Metadata: contract.Metadata("subject", contract.AuthSubject,
+			"jwt", yesNo(p.jwt.Enabled()), "protected_rooms", joinPatterns(p.protected)),
 	})
 	if err != nil {
 		return nil, err

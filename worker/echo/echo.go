@@ -19,6 +19,7 @@ func Add(nc *nats.Conn, version string) (micro.Service, error) {
 		Version:     version,
 		Description: "Answers each WebSocket frame with the same frame prefixed by 'echo: '",
 		QueueGroup:  "echo",
+		Metadata:    contract.Metadata("subject", contract.EchoSubject),
 	})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ func Add(nc *nats.Conn, base, version string) (micro.Service, error) {
 		Version:     version,
 		Description: "Broadcasts each frame sent in a room to every member of that room",
 		QueueGroup:  "room",
-		Metadata:    map[string]string{"subject_base": base},
+		Metadata:    contract.Metadata("subject_in", contract.RoomInWildcard(base), "subject_out", contract.RoomOut(base, "<room>")),
 	})
 	if err != nil {
 		return nil, err
