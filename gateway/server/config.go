@@ -38,6 +38,7 @@ type Config struct {
 	Compression      bool          // GATEWAY_COMPRESSION
 	AuthCookie       string        // GATEWAY_AUTH_COOKIE
 	AuthQueryParam   string        // GATEWAY_AUTH_QUERY_PARAM
+	Demo             bool          // GATEWAY_DEMO
 }
 
 // Defaults returns the configuration of a gateway with no variables set.
@@ -64,6 +65,7 @@ func Defaults() Config {
 		MaxConnsPerIP:    1000,
 		MaxHeaderBytes:   16 << 10,
 		AuthCookie:       "wsgw_token",
+		Demo:             true,
 	}
 }
 
@@ -127,6 +129,9 @@ func FromEnv() (Config, error) {
 		c.AuthCookie = ""
 	}
 	c.AuthQueryParam = env.String("GATEWAY_AUTH_QUERY_PARAM", c.AuthQueryParam)
+	demo, err := env.Bool("GATEWAY_DEMO", c.Demo)
+	errs = append(errs, err)
+	c.Demo = demo
 	if c.PingInterval > 0 && c.PingInterval+c.PongTimeout <= c.WorkerTimeout {
 		errs = append(errs, errors.New("GATEWAY_PING_INTERVAL + GATEWAY_PONG_TIMEOUT must exceed GATEWAY_WORKER_TIMEOUT"))
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/policy"
 	"github.com/wsgate/wsgate/gateway/route"
+	"github.com/wsgate/wsgate/gateway/web"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -152,6 +153,7 @@ func (g *Gateway) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	web.Register(mux, g.cfg.Demo)
 	mux.HandleFunc("/", g.serveWS)
 	return mux
 }

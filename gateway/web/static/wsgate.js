@@ -1,0 +1,2 @@
+// placeholder: the wsgate browser client is being written
+export {};
