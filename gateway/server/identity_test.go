@@ -318,3 +318,35 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Browsers cannot see a refused handshake's HTTP status: a client that asks
+// for it gets the refusal as a close code; everyone else keeps HTTP.
+func TestRefusalAsCloseCode(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "auth")
+	g := gateway(t, url)
+	refused := func(protos ...string) int {
+		d := websocket.Dialer{Subprotocols: protos}
+		ws, _, err := d.Dial(g.url+"/ws/private", nil)
+		if err != nil {
+			t.Fatalf("refusal with %v was not an upgrade: %v", protos, err)
+		}
+		defer ws.Close()
+		return closeCode(t, ws, 3*time.Second)
+	}
+	if code := refused("wsgw", RefusalSubprotocol, "bearer.wrong"); code != contract.CloseUnauthorized {
+		t.Fatalf("bad token: %d", code)
+	}
+	if code := refused("wsgw", RefusalSubprotocol, "bearer.banned-token"); code != contract.CloseForbidden {
+		t.Fatalf("refused user: %d", code)
+	}
+	// Without the opt-in: HTTP, as before.
+	if st := dialStatus(t, g.url+"/ws/private", http.Header{"Sec-WebSocket-Protocol": {"wsgw, bearer.wrong"}}); st != 401 {
+		t.Fatalf("without opt-in: %d", st)
+	}
+	// Origin refusals are never upgraded.
+	hdr := http.Header{"Origin": {"https://evil.example"}, "Sec-WebSocket-Protocol": {RefusalSubprotocol}}
+	if st := dialStatus(t, g.url+"/ws/private", hdr); st != 403 {
+		t.Fatalf("foreign origin: %d", st)
+	}
+}

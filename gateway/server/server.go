@@ -202,22 +202,22 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	rt, room, status := g.cfg.Routes.Match(r.URL.Path)
 	switch {
 	case status == http.StatusNotFound:
-		g.refuse(w, status, "no_route", "no such route")
+		g.refuse(w, r, status, "no_route", "no such route")
 		return
 	case status != 0:
-		g.refuse(w, status, "bad_room", "room names are 1-64 characters of A-Z a-z 0-9 _ -")
+		g.refuse(w, r, status, "bad_room", "room names are 1-64 characters of A-Z a-z 0-9 _ -")
 		return
 	case r.Method != http.MethodGet:
-		g.refuse(w, http.StatusMethodNotAllowed, "method", "method not allowed")
+		g.refuse(w, r, http.StatusMethodNotAllowed, "method", "method not allowed")
 		return
 	case !websocket.IsWebSocketUpgrade(r):
-		g.refuse(w, http.StatusBadRequest, "not_websocket", "expected a WebSocket upgrade")
+		g.refuse(w, r, http.StatusBadRequest, "not_websocket", "expected a WebSocket upgrade")
 		return
 	case !g.cfg.AllowedOrigins.Allow(r):
-		g.refuse(w, http.StatusForbidden, "origin", "origin not allowed")
+		g.refuse(w, r, http.StatusForbidden, "origin", "origin not allowed")
 		return
 	case !g.enter():
-		g.refuse(w, http.StatusServiceUnavailable, "shutting_down", "shutting down")
+		g.refuse(w, r, http.StatusServiceUnavailable, "shutting_down", "shutting down")
 		return
 	}
 	s := &session{route: rt, room: room}
@@ -230,7 +230,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !g.nc.IsConnected() {
 		// Without NATS no frame could be answered: send the client to a
 		// gateway that has it.
-		g.refuse(w, http.StatusServiceUnavailable, "nats_down", "backend unavailable")
+		g.refuse(w, r, http.StatusServiceUnavailable, "nats_down", "backend unavailable")
 		return
 	}
 	ip := g.cfg.TrustedProxies.ClientIP(r)
@@ -239,7 +239,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusTooManyRequests {
 			reason = "ip_limit"
 		}
-		g.refuse(w, status, reason, "too many connections")
+		g.refuse(w, r, status, reason, "too many connections")
 		return
 	}
 	s.ip, s.admitted = ip, true
@@ -279,7 +279,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		out := contract.RoomOut(rt.Subject, room)
 		if err := g.hub.Join(out, c, g.cfg.WorkerTimeout); err != nil {
 			g.log.Warn("room join failed", "room", room, "err", err)
-			g.refuse(w, http.StatusServiceUnavailable, "room_join", "room unavailable")
+			g.refuse(w, r, http.StatusServiceUnavailable, "room_join", "room unavailable")
 			return
 		}
 		s.joined = out
@@ -310,13 +310,55 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	go g.serve(s)
 }
 
-// refuse answers a handshake with an HTTP error and counts why.
-func (g *Gateway) refuse(w http.ResponseWriter, status int, reason, msg string) {
+// refuse answers a handshake with an HTTP error and counts why. A browser
+// cannot read the status of a failed WebSocket handshake, so a client that
+// offers the subprotocol RefusalSubprotocol gets the refusal as a close
+// code instead: the upgrade completes and the socket closes at once with
+// 4401 or 4403 (no or bad credentials, not allowed) or 1013 (try again
+// later). Path, method and origin refusals stay plain HTTP.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
 	g.m.Refused.WithLabelValues(reason).Inc()
+	if code := refusalCode(status); code != 0 && reason != "origin" && offers(r, RefusalSubprotocol) && websocket.IsWebSocketUpgrade(r) {
+		var hdr http.Header
+		if p := g.creds.Extract(r).Subprotocol; p != "" {
+			hdr = http.Header{"Sec-Websocket-Protocol": {p}}
+		}
+		if ws, err := g.upgrader.Upgrade(w, r, hdr); err == nil {
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
+			_ = ws.Close()
+		}
+		return
+	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	http.Error(w, msg, status)
+}
+
+// RefusalSubprotocol, when offered, asks for refusals as close codes.
+const RefusalSubprotocol = "wsgw.refusal-codes"
+
+func refusalCode(status int) int {
+	switch status {
+	case http.StatusUnauthorized:
+		return contract.CloseUnauthorized
+	case http.StatusForbidden:
+		return contract.CloseForbidden
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return contract.CloseTryAgainLater
+	}
+	return 0
+}
+
+func offers(r *http.Request, proto string) bool {
+	for _, line := range r.Header.Values("Sec-Websocket-Protocol") {
+		for _, p := range strings.Split(line, ",") {
+			if strings.TrimSpace(p) == proto {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mustAsk says whether the auth worker decides this handshake. An optional
@@ -348,7 +390,7 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Ro
 	if err != nil {
 		g.m.AuthDecisions.WithLabelValues("unavailable").Inc()
 		g.log.Warn("auth unavailable; refusing", "route", rt.Path, "err", err)
-		g.refuse(w, http.StatusServiceUnavailable, "auth_unavailable", "authentication unavailable")
+		g.refuse(w, r, http.StatusServiceUnavailable, "auth_unavailable", "authentication unavailable")
 		return resp, false
 	}
 	if resp.Status == contract.AuthOK && resp.ExpiresAt > 0 && !time.Now().Before(time.Unix(resp.ExpiresAt, 0)) {
@@ -360,11 +402,11 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Ro
 		return resp, true
 	case contract.AuthForbidden:
 		g.m.AuthDecisions.WithLabelValues("forbidden").Inc()
-		g.refuse(w, http.StatusForbidden, "forbidden", "forbidden")
+		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden")
 	default:
 		g.m.AuthDecisions.WithLabelValues("unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
-		g.refuse(w, http.StatusUnauthorized, "unauthorized", "unauthorized")
+		g.refuse(w, r, http.StatusUnauthorized, "unauthorized", "unauthorized")
 	}
 	return resp, false
 }
