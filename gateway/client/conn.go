@@ -369,11 +369,9 @@ func (c *Conn) close(code int, reason string, flush bool) {
 	})
 }
 
-// Abort ends the connection at once, without a close handshake.
-func (c *Conn) Abort() { c.abort() }
-
-// abort ends the connection without a close handshake.
-func (c *Conn) abort() {
+// markClosed stops all writing but what the writer already holds, without
+// a close frame. Only the first close of any kind has an effect.
+func (c *Conn) markClosed() {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closed = true
@@ -381,6 +379,13 @@ func (c *Conn) abort() {
 		c.mu.Unlock()
 		close(c.closing)
 	})
+}
+
+// Abort ends the connection at once, without a close handshake.
+func (c *Conn) Abort() { c.abort() }
+
+func (c *Conn) abort() {
+	c.markClosed()
 	c.mu.Lock()
 	ws := c.ws
 	c.mu.Unlock()
@@ -404,13 +409,7 @@ func (c *Conn) finish(drainRaw bool) {
 	if c.pinger != nil {
 		c.pinger.Stop()
 	}
-	c.once.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		c.queue, c.queued = nil, 0
-		c.mu.Unlock()
-		close(c.closing)
-	})
+	c.markClosed()
 	if drainRaw {
 		// gorilla already sent 1009 and stops parsing; read what the peer
 		// still sends so closing does not reset the connection and lose
