@@ -1,7 +1,9 @@
 // Package client is one WebSocket client of the gateway: a reader that runs
 // in the HTTP handler's goroutine and forwards frames to NATS one at a time,
-// and a bounded outbound queue drained by a writer goroutine that exists
-// only while there is something to write. An idle client costs one goroutine.
+// and a bounded outbound queue with a single writer at a time: a goroutine
+// that exists only while there is something to write, or the reader itself
+// when it writes the reply it was waiting for. An idle client costs one
+// goroutine.
 package client
 
 import (
@@ -212,11 +214,13 @@ func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
 	case <-c.replied:
 		timer.Stop()
 		c.opts.Metrics.WorkerLatency.Observe(time.Since(start).Seconds())
+		c.drain()
 	case <-c.closing:
 		timer.Stop()
 	case <-timer.C:
 		if !c.awaiting.CompareAndSwap(seq, 0) {
 			<-c.replied // the reply won the race: it is being delivered
+			c.drain()
 			return
 		}
 		// The frame is lost (its worker died with it in flight, or NATS
@@ -237,7 +241,9 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 		c.opts.Metrics.NoResponders.Inc()
 		c.Close(contract.CloseTryAgainLater, "no worker available")
 	} else {
-		c.Deliver(msg)
+		// The reader, waiting for this reply, writes it (see drain): no
+		// writer goroutine is started for the common request/reply case.
+		c.deliver(msg, false)
 	}
 	select {
 	case c.replied <- struct{}{}:
@@ -247,12 +253,14 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 
 // Deliver writes a worker's message to the client: a frame if it has
 // Wsgw-Frame, then a close if it has Wsgw-Close.
-func (c *Conn) Deliver(msg *nats.Msg) {
+func (c *Conn) Deliver(msg *nats.Msg) { c.deliver(msg, true) }
+
+func (c *Conn) deliver(msg *nats.Msg, start bool) {
 	switch msg.Header.Get(contract.HeaderFrame) {
 	case contract.FrameText:
-		c.Send(websocket.TextMessage, msg.Data)
+		c.send(websocket.TextMessage, msg.Data, start)
 	case contract.FrameBinary:
-		c.Send(websocket.BinaryMessage, msg.Data)
+		c.send(websocket.BinaryMessage, msg.Data, start)
 	}
 	if v := msg.Header.Get(contract.HeaderClose); v != "" {
 		code, err := strconv.Atoi(v)
@@ -266,7 +274,11 @@ func (c *Conn) Deliver(msg *nats.Msg) {
 // Send queues a data frame. data must not be modified afterwards: it may be
 // shared by every member of a room. A client whose queue passes
 // SendQueueBytes is closed; the frame is not queued.
-func (c *Conn) Send(typ int, data []byte) {
+func (c *Conn) Send(typ int, data []byte) { c.send(typ, data, true) }
+
+// send queues a frame; start runs a writer goroutine for it unless the
+// caller knows the reader will drain the queue itself.
+func (c *Conn) send(typ int, data []byte, start bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -280,8 +292,23 @@ func (c *Conn) Send(typ int, data []byte) {
 	}
 	c.queue = append(c.queue, frame{typ: typ, data: data})
 	c.queued += len(data)
-	c.startWriter()
+	if start {
+		c.startWriter()
+	}
 	c.mu.Unlock()
+}
+
+// drain writes what is queued on the calling goroutine when no writer
+// runs. The reader calls it after a reply: it would only wait otherwise.
+func (c *Conn) drain() {
+	c.mu.Lock()
+	if c.writing || c.ws == nil || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	c.write()
 }
 
 // startWriter runs the writer if it is not running and the socket is
