@@ -1,5 +1,5 @@
-// Package client is one WebSocket client of the gateway: a reader that runs
-// in the HTTP handler's goroutine and forwards frames to NATS one at a time,
+// Package client is one WebSocket client of the gateway: a reader goroutine
+// that forwards frames to NATS one at a time,
 // and a bounded outbound queue with a single writer at a time: a goroutine
 // that exists only while there is something to write, or the reader itself
 // when it writes the reply it was waiting for. An idle client costs one
@@ -111,7 +111,7 @@ func (c *Conn) Attach(ws *websocket.Conn) {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// Serve reads frames until the socket ends. Frames go to NATS one at a time:
+// Serve reads frames until the socket ends; it is the client's goroutine. Frames go to NATS one at a time:
 // the next is sent only after the worker answered the previous one (or the
 // worker timeout passed), so a client's frames are handled in the order sent
 // even when several worker instances share the work.
