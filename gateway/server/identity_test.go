@@ -325,14 +325,21 @@ func TestRefusalAsCloseCode(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "auth")
 	g := gateway(t, url)
-	refused := func(protos ...string) int {
+	refusedAt := func(path string, protos ...string) int {
 		d := websocket.Dialer{Subprotocols: protos}
-		ws, _, err := d.Dial(g.url+"/ws/private", nil)
+		ws, _, err := d.Dial(g.url+path, nil)
 		if err != nil {
 			t.Fatalf("refusal with %v was not an upgrade: %v", protos, err)
 		}
 		defer ws.Close()
 		return closeCode(t, ws, 3*time.Second)
+	}
+	refused := func(protos ...string) int { return refusedAt("/ws/private", protos...) }
+	if code := refusedAt("/ws/room/a.b", RefusalSubprotocol); code != contract.CloseBadRequest {
+		t.Fatalf("bad room: %d", code)
+	}
+	if code := refusedAt("/nowhere", RefusalSubprotocol); code != contract.CloseNotFound {
+		t.Fatalf("no route: %d", code)
 	}
 	if code := refused("wsgw", RefusalSubprotocol, "bearer.wrong"); code != contract.CloseUnauthorized {
 		t.Fatalf("bad token: %d", code)

@@ -315,7 +315,8 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 // offers the subprotocol RefusalSubprotocol gets the refusal as a close
 // code instead: the upgrade completes and the socket closes at once with
 // 4401 or 4403 (no or bad credentials, not allowed) or 1013 (try again
-// later). Path, method and origin refusals stay plain HTTP.
+// later), 4400 (bad room name) or 4404 (no such route). Method and origin
+// refusals stay plain HTTP.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
 	g.m.Refused.WithLabelValues(reason).Inc()
 	if code := refusalCode(status); code != 0 && reason != "origin" && offers(r, RefusalSubprotocol) && websocket.IsWebSocketUpgrade(r) {
@@ -346,6 +347,10 @@ func refusalCode(status int) int {
 		return contract.CloseForbidden
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		return contract.CloseTryAgainLater
+	case http.StatusBadRequest:
+		return contract.CloseBadRequest
+	case http.StatusNotFound:
+		return contract.CloseNotFound
 	}
 	return 0
 }

@@ -65,8 +65,10 @@ const (
 	CloseTryAgainLater   = 1013 // no worker can take the frame
 	CloseTokenExpired    = 4001 // the credential expired; reconnect with a fresh one
 	CloseRevoked         = 4003 // disconnected through RevokeSubject
-	CloseUnauthorized    = 4401 // HTTP 401, for clients that asked for refusal codes
+	CloseBadRequest      = 4400 // HTTP 400 (bad room name), for clients that asked for refusal codes
+	CloseUnauthorized    = 4401 // HTTP 401, likewise
 	CloseForbidden       = 4403 // HTTP 403, likewise
+	CloseNotFound        = 4404 // HTTP 404, likewise
 )
 
 // MaxRoomLen bounds a room name, and so every subject built from one.
