@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The hold process holds connections for the parent: one process has only
+// 20,000 file descriptors, and room receivers must not share the CPU
+// accounting of the servers. The parent drives it with one JSON object per
+// line on stdin and reads one JSON answer per command on stdout:
+//
+//	connect  open N more connections to URL from Src addresses (Par at once)
+//	check    send "chk <id> <i>" on every connection, count correct echoes
+//	arm      start counting room messages of round ID (resets the histogram)
+//	count    how many round messages arrived so far
+//	send     connection 0 sends round-ID room messages at Rate/s for DurMS
+//	collect  stop counting; return count, strays and the latency histogram
+//	close    close every connection
+//	quit     exit
+type holdReq struct {
+	Op        string            `json:"op"`
+	URL       string            `json:"url,omitempty"`
+	N         int               `json:"n,omitempty"`
+	Src       []string          `json:"src,omitempty"`
+	Par       int               `json:"par,omitempty"`
+	Header    map[string]string `json:"header,omitempty"`
+	ID        int64             `json:"id,omitempty"`
+	Rate      float64           `json:"rate,omitempty"`
+	DurMS     int               `json:"dur_ms,omitempty"`
+	Size      int               `json:"size,omitempty"`
+	TimeoutMS int               `json:"timeout_ms,omitempty"`
+}
+
+type holdResp struct {
+	Op     string      `json:"op"`
+	Err    string      `json:"err,omitempty"`
+	OK     int         `json:"ok"`
+	Failed int         `json:"failed"`
+	Wrong  uint64      `json:"wrong"`
+	Total  int         `json:"total"`
+	Open   int         `json:"open"`
+	Sent   int         `json:"sent"`
+	SpanMS float64     `json:"span_ms"`
+	Count  uint64      `json:"count"`
+	Stray  uint64      `json:"stray"`
+	Hist   [][2]uint64 `json:"hist,omitempty"`
+}
+
+type heldConn struct {
+	ws   *websocket.Conn
+	idx  int
+	wmu  sync.Mutex // gorilla allows one writer at a time
+	dead atomic.Bool
+}
+
+type holder struct {
+	mu    sync.Mutex
+	conns []*heldConn
+
+	checkID atomic.Int64
+	checkOK atomic.Uint64
+	wrong   atomic.Uint64 // answers that are not what was sent: a real failure
+
+	round atomic.Int64 // room round being counted; 0: none
+	count atomic.Uint64
+	stray atomic.Uint64 // late messages of an earlier round
+	lat   hist
+}
+
+func holdMain([]string) error {
+	h := &holder{}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	out := json.NewEncoder(os.Stdout)
+	for in.Scan() {
+		var req holdReq
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			return fmt.Errorf("hold: bad command: %w", err)
+		}
+		if req.Op == "quit" {
+			h.closeAll()
+			return out.Encode(holdResp{Op: "quit"})
+		}
+		resp := h.do(req)
+		resp.Op = req.Op
+		resp.Open = h.open()
+		resp.Wrong = h.wrong.Load()
+		if err := out.Encode(resp); err != nil {
+			return err
+		}
+	}
+	// stdin closed: the parent is gone.
+	h.closeAll()
+	return nil
+}
+
+func (h *holder) do(req holdReq) holdResp {
+	switch req.Op {
+	case "connect":
+		return h.connect(req)
+	case "check":
+		return h.check(req)
+	case "arm":
+		h.count.Store(0)
+		h.stray.Store(0)
+		h.lat.reset()
+		h.round.Store(req.ID)
+		return holdResp{}
+	case "count":
+		return holdResp{Count: h.count.Load()}
+	case "send":
+		return h.send(req)
+	case "collect":
+		h.round.Store(0)
+		return holdResp{Count: h.count.Load(), Stray: h.stray.Load(), Hist: h.lat.sparse()}
+	case "close":
+		h.closeAll()
+		return holdResp{}
+	}
+	return holdResp{Err: "unknown op " + req.Op}
+}
+
+func (h *holder) open() int {
+	n := 0
+	for _, c := range h.snapshot() {
+		if !c.dead.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *holder) connect(req holdReq) holdResp {
+	if len(req.Src) == 0 {
+		return holdResp{Err: "no source addresses"}
+	}
+	srcs := make([]net.IP, len(req.Src))
+	for i, s := range req.Src {
+		if srcs[i] = net.ParseIP(s); srcs[i] == nil || !srcs[i].IsLoopback() {
+			return holdResp{Err: "bad source address " + s}
+		}
+	}
+	hdr := http.Header{}
+	for k, v := range req.Header {
+		hdr.Set(k, v)
+	}
+	var next, ok, failed atomic.Int64
+	var firstErr atomic.Pointer[string]
+	var wg sync.WaitGroup
+	for w := 0; w < max(req.Par, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(req.N) {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				ws, err := dialWS(ctx, srcs[int(i)%len(srcs)], req.URL, hdr)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					msg := err.Error()
+					firstErr.CompareAndSwap(nil, &msg)
+					continue
+				}
+				ok.Add(1)
+				h.mu.Lock()
+				c := &heldConn{ws: ws, idx: len(h.conns)}
+				h.conns = append(h.conns, c)
+				h.mu.Unlock()
+				go h.read(c)
+			}
+		}()
+	}
+	wg.Wait()
+	resp := holdResp{OK: int(ok.Load()), Failed: int(failed.Load())}
+	if p := firstErr.Load(); p != nil {
+		resp.Err = *p
+	}
+	return resp
+}
+
+// read is each connection's only reader; gorilla answers the gateway's
+// pings from inside it, so idle connections stay alive.
+func (h *holder) read(c *heldConn) {
+	defer func() {
+		c.dead.Store(true)
+		_ = c.ws.Close()
+	}()
+	buf := make([]byte, 0, 256)
+	var err error
+	for {
+		if _, buf, err = nextMsg(c.ws, buf); err != nil {
+			return
+		}
+		h.handle(c, buf, time.Now().UnixNano())
+	}
+}
+
+var (
+	echoCheck = []byte("echo: chk ")
+	welcome   = []byte("ok")
+)
+
+func (h *holder) handle(c *heldConn, msg []byte, now int64) {
+	switch {
+	case len(msg) > 0 && msg[0] == 'R':
+		round, sent, ok := parseRoomMsg(msg)
+		switch {
+		case !ok:
+			h.wrong.Add(1)
+		case round == h.round.Load():
+			h.lat.record(now - sent)
+			h.count.Add(1)
+		default:
+			h.stray.Add(1)
+		}
+	case bytes.HasPrefix(msg, echoCheck):
+		f := bytes.Fields(msg[len(echoCheck):])
+		if len(f) != 2 {
+			h.wrong.Add(1)
+			return
+		}
+		id, _ := strconv.ParseInt(string(f[0]), 10, 64)
+		idx, _ := strconv.Atoi(string(f[1]))
+		switch {
+		case idx != c.idx:
+			h.wrong.Add(1) // another connection's answer
+		case id == h.checkID.Load():
+			h.checkOK.Add(1)
+		}
+	case bytes.Equal(msg, welcome):
+	default:
+		h.wrong.Add(1)
+	}
+}
+
+func (h *holder) snapshot() []*heldConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*heldConn(nil), h.conns...)
+}
+
+func (h *holder) check(req holdReq) holdResp {
+	conns := h.snapshot()
+	h.checkOK.Store(0)
+	h.checkID.Store(req.ID)
+	failed := 0
+	sent := uint64(0)
+	for _, c := range conns {
+		if c.dead.Load() {
+			continue
+		}
+		msg := fmt.Sprintf("chk %d %d", req.ID, c.idx)
+		c.wmu.Lock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		err := c.ws.WriteMessage(websocket.TextMessage, []byte(msg))
+		c.wmu.Unlock()
+		if err != nil {
+			failed++
+			continue
+		}
+		sent++
+	}
+	deadline := time.Now().Add(time.Duration(max(req.TimeoutMS, 1000)) * time.Millisecond)
+	for h.checkOK.Load() < sent && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return holdResp{OK: int(h.checkOK.Load()), Total: len(conns), Failed: failed}
+}
+
+// send paces room messages on connection 0 by schedule, not by sleeping a
+// fixed gap, so the rate holds even when a write is slow. Each message
+// carries its send time (wall clock, UnixNano): every receiver on this
+// machine computes its delivery latency from it.
+func (h *holder) send(req holdReq) holdResp {
+	conns := h.snapshot()
+	if len(conns) == 0 || conns[0].dead.Load() {
+		return holdResp{Err: "no sender connection"}
+	}
+	if req.Rate <= 0 || req.DurMS <= 0 {
+		return holdResp{Err: "send needs a rate and a duration"}
+	}
+	c := conns[0]
+	size := max(req.Size, 48)
+	gap := time.Duration(float64(time.Second) / req.Rate)
+	n := int(float64(req.DurMS) / 1000 * req.Rate)
+	start := time.Now()
+	msg := make([]byte, 0, size)
+	sent := 0
+	var err error
+	for i := 0; i < n; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
+			time.Sleep(d)
+		}
+		msg = appendRoomMsg(msg[:0], req.ID, i, time.Now().UnixNano(), size)
+		c.wmu.Lock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		err = c.ws.WriteMessage(websocket.TextMessage, msg)
+		c.wmu.Unlock()
+		if err != nil {
+			break
+		}
+		sent++
+	}
+	resp := holdResp{Sent: sent, SpanMS: float64(time.Since(start)) / 1e6}
+	if err != nil {
+		resp.Err = err.Error()
+	}
+	return resp
+}
+
+// appendRoomMsg builds "R<round> <seq> <unixnano> xxx…" padded to size.
+func appendRoomMsg(b []byte, round int64, seq int, sent int64, size int) []byte {
+	b = append(b, 'R')
+	b = strconv.AppendInt(b, round, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, sent, 10)
+	b = append(b, ' ')
+	for len(b) < size {
+		b = append(b, 'x')
+	}
+	return b
+}
+
+func parseRoomMsg(b []byte) (round, sent int64, ok bool) {
+	f := bytes.Fields(b[1:])
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	round, err1 := strconv.ParseInt(string(f[0]), 10, 64)
+	sent, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+	return round, sent, errors.Join(err1, err2) == nil
+}
+
+func (h *holder) closeAll() {
+	for _, c := range h.snapshot() {
+		_ = c.ws.Close()
+	}
+	// Readers exit on their own; wait briefly so "open" reads true.
+	deadline := time.Now().Add(3 * time.Second)
+	for h.open() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.mu.Lock()
+	h.conns = nil
+	h.mu.Unlock()
+}

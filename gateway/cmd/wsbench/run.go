@@ -1,0 +1,327 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// config sizes a run. The full run targets ~6 minutes on 2 cores; the
+// smoke run proves every scenario works in seconds and measures nothing.
+type config struct {
+	rounds      int // rounds per side; sides alternate B,P,B,P…
+	echoConns   []int
+	echoTargets []float64 // product/baseline ratio wanted, per echoConns
+	echoDur     time.Duration
+	latDur      time.Duration
+	warmup      time.Duration
+	hsPar       int
+	hsDur       time.Duration
+	idleSteps   []int
+	idleHolds   int
+	idleHold    time.Duration
+	roomHolds   int // hold processes per gateway
+	roomSmall   int
+	roomBig     int
+	rateSmall   float64 // messages/s into the small room
+	rateBig     float64
+	roomDur     time.Duration
+	roomGrace   time.Duration // wait for late deliveries after the last send
+	satRates    []float64     // messages/s into the small room, step by step
+	satDur      time.Duration
+	sanityDur   time.Duration
+}
+
+func fullConfig() config {
+	return config{
+		rounds: 5, echoConns: []int{50, 500}, echoTargets: []float64{0.65, 0.9},
+		echoDur: 3 * time.Second, latDur: 3 * time.Second, warmup: 500 * time.Millisecond,
+		hsPar: 32, hsDur: 3 * time.Second,
+		idleSteps: []int{10000, 19000}, idleHolds: 4, idleHold: 60 * time.Second,
+		roomHolds: 2, roomSmall: 1000, roomBig: 10000, rateSmall: 40, rateBig: 4,
+		roomDur: 5 * time.Second, roomGrace: 2 * time.Second,
+		satRates: []float64{50, 75, 100, 125, 150, 200, 250, 300, 400}, satDur: 3 * time.Second,
+		sanityDur: time.Second,
+	}
+}
+
+func smokeConfig() config {
+	return config{
+		rounds: 1, echoConns: []int{4, 16}, echoTargets: []float64{0.65, 0.9},
+		echoDur: time.Second, latDur: time.Second, warmup: 200 * time.Millisecond,
+		hsPar: 4, hsDur: time.Second,
+		idleSteps: []int{100, 200}, idleHolds: 2, idleHold: time.Second,
+		roomHolds: 1, roomSmall: 20, roomBig: 50, rateSmall: 40, rateBig: 4,
+		roomDur: time.Second, roomGrace: time.Second,
+		satRates: []float64{40, 80}, satDur: time.Second,
+		sanityDur: 300 * time.Millisecond,
+	}
+}
+
+var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "idle"}
+
+type runner struct {
+	cfg      config
+	smoke    bool
+	bin      string
+	self     string
+	logDir   string
+	pprofDir string
+
+	mu       sync.Mutex
+	procs    []*proc
+	holds    []*holdProc
+	natsProc *proc
+	natsURL  string
+	nc       *nats.Conn
+	workers  []*proc
+	gwA, gwB *gw
+	base     *proc
+	baseAddr string
+
+	rep    report
+	nextID int64
+}
+
+func runMain(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	bin := fs.String("bin", "bin", "directory with the gateway, worker and devnats binaries")
+	smoke := fs.Bool("smoke", false, "tiny, seconds-long version of every scenario")
+	out := fs.String("out", "bench.json", "JSON report")
+	only := fs.String("only", "", "comma-separated subset of "+strings.Join(scenarios, ","))
+	pprofDir := fs.String("pprof", "", "save gateway CPU profiles taken during selected rounds here")
+	keep := fs.Bool("keep-logs", false, "keep process logs even when the run succeeds")
+	idleHold := fs.Duration("idle-hold", 0, "override how long idle connections are held (for quick iterations; the target says 60s)")
+	rounds := fs.Int("rounds", 0, "override the rounds per side")
+	_ = fs.Parse(args)
+
+	start := time.Now()
+	selected := scenarios
+	if *only != "" {
+		selected = strings.Split(*only, ",")
+		for _, s := range selected {
+			if !slices.Contains(scenarios, s) {
+				fmt.Fprintf(os.Stderr, "unknown scenario %q (have %s)\n", s, strings.Join(scenarios, ","))
+				return 2
+			}
+		}
+	}
+	r := &runner{cfg: fullConfig(), smoke: *smoke, pprofDir: *pprofDir}
+	r.rep = report{Started: start.UTC().Format(time.RFC3339), Mode: "full", Machine: machineInfo(), Method: method}
+	if *smoke {
+		r.cfg, r.rep.Mode = smokeConfig(), "smoke"
+	}
+	if *idleHold > 0 {
+		r.cfg.idleHold = *idleHold
+	}
+	if *rounds > 0 {
+		r.cfg.rounds = *rounds
+	}
+	var err error
+	if r.bin, err = filepath.Abs(*bin); err == nil {
+		r.self, err = os.Executable()
+	}
+	if err == nil {
+		r.logDir, err = os.MkdirTemp("", "wsbench-")
+	}
+	if err == nil && r.pprofDir != "" {
+		err = os.MkdirAll(r.pprofDir, 0o755)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r.rep.Bin = r.bin
+	fmt.Fprintf(os.Stderr, "wsbench %s run: logs in %s\n", r.rep.Mode, r.logDir)
+
+	// On Ctrl-C, take every child down with us (Pdeathsig covers a crash).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		r.mu.Lock()
+		for _, p := range r.procs {
+			_ = p.cmd.Process.Kill()
+		}
+		os.Exit(130)
+	}()
+
+	r.run(selected)
+	r.shutdown()
+
+	r.rep.WallSeconds = time.Since(start).Seconds()
+	r.rep.printTable(os.Stdout)
+	fmt.Println()
+	for _, s := range r.rep.NATSSanity {
+		fmt.Printf("NATS sanity at %-10s %9.0f msgs/s (64 B, 1 pub, 1 sub), load %.2f\n", s.At, s.MsgsPerSec, s.LoadAvg)
+	}
+	for _, p := range r.rep.Problems {
+		fmt.Println("PROBLEM:", p)
+	}
+	for _, f := range r.rep.Failures {
+		fmt.Println("FAILURE:", f)
+	}
+	fmt.Printf("wall time %.1f s; report %s\n", r.rep.WallSeconds, *out)
+	if err := r.rep.write(*out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if len(r.rep.Failures) > 0 {
+		fmt.Fprintf(os.Stderr, "logs kept in %s\n", r.logDir)
+		return 1
+	}
+	if !*keep {
+		_ = os.RemoveAll(r.logDir)
+	}
+	return 0
+}
+
+var method = []string{
+	"Baseline (wsbench baseline, gorilla echo, no NATS) and product rounds alternate B,P,B,P...; figures are medians over rounds.",
+	"CPU µs/op: utime+stime from /proc/<pid>/stat of every server process (baseline: the baseline; product: nats, the three workers and the gateways in use) over the round, divided by the round's operations.",
+	"Every client runs in separate processes from the servers: the run process for echo/latency/handshakes, 'wsbench hold' processes for idle connections and room members.",
+	"Room latency = receiver wall clock - sender wall clock stamped in the message, same machine; percentiles from merged log-linear histograms (~1.6% resolution).",
+	"Idle RSS is read after a forced GC (admin /debug/pprof/heap?gc=1); raw RSS before it is in the detail.",
+}
+
+func (r *runner) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(os.Stderr, "FAILURE:", msg)
+	r.rep.Failures = append(r.rep.Failures, msg)
+}
+
+// problem records something that looked wrong but is a measurement, not a
+// broken tool. In a smoke run nothing should be lost at its tiny load, so
+// there a problem fails the run.
+func (r *runner) problem(format string, args ...any) {
+	if r.smoke {
+		r.fail(format, args...)
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(os.Stderr, "PROBLEM:", msg)
+	r.rep.Problems = append(r.rep.Problems, msg)
+}
+
+func (r *runner) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (r *runner) run(selected []string) {
+	if err := r.startNATS(); err != nil {
+		r.fail("start nats: %v", err)
+		return
+	}
+	if err := r.startWorkers(); err != nil {
+		r.fail("start workers: %v", err)
+		return
+	}
+	var err error
+	if r.gwA, err = r.startGateway("gateway-a"); err != nil {
+		r.fail("start gateway: %v", err)
+		return
+	}
+	if err := r.startBaseline(); err != nil {
+		r.fail("start baseline: %v", err)
+		return
+	}
+	r.logf("stack up: nats %s, gateway %s (admin %s), baseline %s", r.natsURL, r.gwA.addr, r.gwA.admin, r.baseAddr)
+	r.sanity("start")
+	has := func(s string) bool { return slices.Contains(selected, s) }
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"echo", r.scenEcho},
+		{"latency", r.scenLatency},
+		{"handshake", r.scenHandshake},
+		{"room", func() error { return r.scenRooms(has("room"), has("saturation")) }},
+		{"idle", r.scenIdle},
+	}
+	for _, s := range steps {
+		if !has(s.name) && (s.name != "room" || !has("saturation")) {
+			continue
+		}
+		r.logf("scenario %s", s.name)
+		if err := s.run(); err != nil {
+			r.fail("scenario %s: %v", s.name, err)
+		}
+	}
+	r.sanity("end")
+}
+
+// shutdown stops everything in reverse dependency order and expects each
+// product process to exit 0 on SIGTERM.
+func (r *runner) shutdown() {
+	for _, h := range r.holds {
+		h.quit()
+	}
+	for _, g := range []*gw{r.gwA, r.gwB} {
+		if g != nil {
+			r.stopProc(g.proc)
+		}
+	}
+	if r.base != nil {
+		r.stopProc(r.base)
+	}
+	for _, w := range r.workers {
+		r.stopProc(w)
+	}
+	if r.nc != nil {
+		r.nc.Close()
+	}
+	if r.natsProc != nil {
+		r.stopProc(r.natsProc)
+	}
+}
+
+func (r *runner) stopProc(p *proc) {
+	if err := p.stop(20 * time.Second); err != nil {
+		r.fail("%v", err)
+	}
+}
+
+func (r *runner) sanity(at string) float64 {
+	v, err := natsSanity(r.natsURL, r.cfg.sanityDur)
+	if err != nil {
+		r.problem("NATS sanity at %s: %v", at, err)
+	}
+	r.rep.NATSSanity = append(r.rep.NATSSanity, sanity{At: at, MsgsPerSec: v, LoadAvg: loadAvg()})
+	return v
+}
+
+// productProcs are the server processes a product figure's CPU counts.
+func (r *runner) productProcs(gws ...*gw) []*proc {
+	ps := append([]*proc{r.natsProc}, r.workers...)
+	for _, g := range gws {
+		ps = append(ps, g.proc)
+	}
+	return ps
+}
+
+// srcBlock is 127.0.<c>.1 … 127.0.<c>.<n>.
+func srcBlock(c, n int) []net.IP {
+	var ips []net.IP
+	for i := 1; i <= n; i++ {
+		ips = append(ips, srcIP(0, c, i))
+	}
+	return ips
+}
+
+func srcStrings(ips []net.IP) []string {
+	var s []string
+	for _, ip := range ips {
+		s = append(s, ip.String())
+	}
+	return s
+}
