@@ -52,15 +52,17 @@ type Conn struct {
 	log  *slog.Logger
 	pub  Publisher
 
-	subject     string      // where this client's frames go
-	replyPrefix string      // <gateway inbox>.<id>. ; the frame's seq follows
-	hdr         nats.Header // identity headers, reused by the reader for every frame
+	subject     string // where this client's frames go
+	ident       Identity
+	inbox       string      // the gateway's inbox subject
+	replyPrefix string      // <inbox>.<id>. ; the frame's seq follows (built at the first frame)
+	hdr         nats.Header // identity headers, built at the first frame and reused for every one
 	seq         uint64      // reader only
 	listenOnly  bool        // set before Serve: frames close the socket
 
 	awaiting atomic.Uint64 // seq of the frame waiting for its reply, 0 if none
-	replied  chan struct{}
-	closing  chan struct{}
+	wake     chan struct{} // reply or close, to the waiting reader; made at the first frame
+	closing  atomic.Bool
 	once     sync.Once
 	pinger   *time.Timer
 
@@ -81,16 +83,18 @@ type frame struct {
 	data []byte
 }
 
+// Identity is what every frame of a client tells its worker, as headers.
+type Identity struct {
+	Gateway, User, Room string // User and Room may be empty
+}
+
 // New makes a client before its upgrade, so that it can join rooms and
 // queue frames first; Attach gives it its socket. Frames go to subject;
-// replies come back on replyPrefix+<seq>. hdr carries the identity headers
-// of every frame.
-func New(id string, pub Publisher, subject, replyPrefix string, hdr nats.Header, opts *Options, log *slog.Logger) *Conn {
+// replies come back on <inbox>.<id>.<seq>.
+func New(id string, pub Publisher, subject, inbox string, ident Identity, opts *Options, log *slog.Logger) *Conn {
 	return &Conn{
 		ID: id, opts: opts, log: log, pub: pub,
-		subject: subject, replyPrefix: replyPrefix, hdr: hdr,
-		replied: make(chan struct{}, 1),
-		closing: make(chan struct{}),
+		subject: subject, inbox: inbox, ident: ident,
 	}
 }
 
@@ -119,8 +123,7 @@ func (c *Conn) Serve() {
 	c.ws.SetReadLimit(c.opts.MaxMessageBytes)
 	c.startHeartbeat()
 	limit := newBucket(c.opts.RatePerSecond, c.opts.RateBurst)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	var timer *time.Timer // the worker timeout, made at the first frame
 	drainRaw := false
 	for {
 		typ, r, err := c.ws.NextReader()
@@ -176,6 +179,10 @@ func (c *Conn) Serve() {
 			c.bytesIn.Add(uint64(buf.Len()))
 			c.opts.Metrics.FramesIn.Inc()
 			c.opts.Metrics.BytesIn.Add(float64(buf.Len()))
+			if timer == nil {
+				timer = time.NewTimer(time.Hour)
+				timer.Stop()
+			}
 			c.forward(typ, buf.Bytes(), timer)
 		}
 		if buf.Cap() <= 64<<10 {
@@ -193,12 +200,28 @@ func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
 	if typ == websocket.BinaryMessage {
 		kind = contract.FrameBinary
 	}
+	if c.hdr == nil {
+		// Built here, not at connect: an idle client never pays for it.
+		c.replyPrefix = c.inbox + "." + c.ID + "."
+		c.hdr = nats.Header{contract.HeaderConn: {c.ID}, contract.HeaderGateway: {c.ident.Gateway}}
+		if c.ident.User != "" {
+			c.hdr[contract.HeaderUser] = []string{c.ident.User}
+		}
+		if c.ident.Room != "" {
+			c.hdr[contract.HeaderRoom] = []string{c.ident.Room}
+		}
+	}
 	c.hdr[contract.HeaderFrame] = []string{kind}
 	msg := &nats.Msg{
 		Subject: c.subject,
 		Reply:   c.replyPrefix + strconv.FormatUint(seq, 10),
 		Header:  c.hdr,
 		Data:    data,
+	}
+	if c.wake == nil {
+		c.mu.Lock()
+		c.wake = make(chan struct{}, 1)
+		c.mu.Unlock()
 	}
 	c.awaiting.Store(seq)
 	// PublishMsg copies data into the connection's buffer, so the caller
@@ -211,23 +234,23 @@ func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
 	start := time.Now()
 	timer.Reset(c.opts.WorkerTimeout)
 	select {
-	case <-c.replied:
+	case <-c.wake:
 		timer.Stop()
-		c.opts.Metrics.WorkerLatency.Observe(time.Since(start).Seconds())
-		c.drain()
-	case <-c.closing:
-		timer.Stop()
+		if c.awaiting.CompareAndSwap(seq, 0) {
+			return // woken by a close: the reply, if any, is not wanted
+		}
 	case <-timer.C:
-		if !c.awaiting.CompareAndSwap(seq, 0) {
-			<-c.replied // the reply won the race: it is being delivered
-			c.drain()
+		if c.awaiting.CompareAndSwap(seq, 0) {
+			// The frame is lost (its worker died with it in flight, or
+			// NATS dropped it). Later frames still go through.
+			c.opts.Metrics.WorkerTimeouts.Inc()
+			c.log.Warn("worker did not answer in time; frame dropped", "conn", c.ID, "subject", c.subject)
 			return
 		}
-		// The frame is lost (its worker died with it in flight, or NATS
-		// dropped it). Later frames still go through.
-		c.opts.Metrics.WorkerTimeouts.Inc()
-		c.log.Warn("worker did not answer in time; frame dropped", "conn", c.ID, "subject", c.subject)
+		<-c.wake // the reply won the race: it is being delivered
 	}
+	c.opts.Metrics.WorkerLatency.Observe(time.Since(start).Seconds())
+	c.drain()
 }
 
 // Reply handles the NATS reply to frame seq. A reply for a frame that is no
@@ -246,7 +269,7 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 		c.deliver(msg, false)
 	}
 	select {
-	case c.replied <- struct{}{}:
+	case c.wake <- struct{}{}:
 	default:
 	}
 }
@@ -391,8 +414,8 @@ func (c *Conn) close(code int, reason string, flush bool) {
 		}
 		c.queue = append(c.queue, frame{typ: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, reason)})
 		c.startWriter()
+		c.signalClosing()
 		c.mu.Unlock()
-		close(c.closing)
 	})
 }
 
@@ -403,8 +426,8 @@ func (c *Conn) markClosed() {
 		c.mu.Lock()
 		c.closed = true
 		c.queue, c.queued = nil, 0
+		c.signalClosing()
 		c.mu.Unlock()
-		close(c.closing)
 	})
 }
 
@@ -421,12 +444,17 @@ func (c *Conn) abort() {
 	}
 }
 
-func (c *Conn) isClosing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
+func (c *Conn) isClosing() bool { return c.closing.Load() }
+
+// signalClosing marks the client closing and wakes a reader waiting for a
+// reply. Callers hold c.mu.
+func (c *Conn) signalClosing() {
+	c.closing.Store(true)
+	if c.wake != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -84,6 +84,10 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	}
 	g.limiter = admit.NewLimiter(cfg.MaxConnections, cfg.MaxConnsPerIP)
 	g.upgrader = websocket.Upgrader{
+		// 512 bytes instead of net/http's 4 KiB read buffer, which gorilla would
+		// otherwise keep for the connection's life: most of an idle client's
+		// memory. Larger frames just take more reads.
+		ReadBufferSize:    512,
 		HandshakeTimeout:  cfg.HandshakeTimeout,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.Compression,
@@ -255,16 +259,13 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id := strconv.FormatUint(g.nextID.Add(1), 36)
-	hdr := nats.Header{contract.HeaderConn: {id}, contract.HeaderGateway: {g.id}}
-	if s.user != "" {
-		hdr[contract.HeaderUser] = []string{s.user}
-	}
+	ident := client.Identity{Gateway: g.id, User: s.user}
 	subject := rt.Subject
 	if rt.Kind == route.KindRoom {
-		hdr[contract.HeaderRoom] = []string{room}
+		ident.Room = room
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	c := client.New(id, g.nc, subject, g.inbox+"."+id+".", hdr, &g.copts, g.log)
+	c := client.New(id, g.nc, subject, g.inbox, ident, &g.copts, g.log)
 	s.client = c
 	g.conns.Store(id, c)
 	if !decision.MayPublish() {
