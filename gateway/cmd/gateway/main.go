@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -29,6 +30,14 @@ func main() {
 }
 
 func run(log *slog.Logger) error {
+	if os.Getenv("GOGC") == "" {
+		// A gateway's heap is mostly long-lived connection state, and each
+		// handshake leaves about 8 KiB of net/http buffers behind. With
+		// Go's default GOGC=100 the heap may grow to twice the live state
+		// before a collection, which is most of an idle client's RSS;
+		// 50 trades a little GC CPU for a third less memory. GOGC overrides.
+		debug.SetGCPercent(50)
+	}
 	cfg, err := server.FromEnv()
 	if err != nil {
 		return err
