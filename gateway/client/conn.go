@@ -81,6 +81,7 @@ type Conn struct {
 type frame struct {
 	typ  int
 	data []byte
+	pm   *websocket.PreparedMessage // a room broadcast, framed once for all members
 }
 
 // Identity is what every frame of a client tells its worker, as headers.
@@ -299,9 +300,20 @@ func (c *Conn) deliver(msg *nats.Msg, start bool) {
 // SendQueueBytes is closed; the frame is not queued.
 func (c *Conn) Send(typ int, data []byte) { c.send(typ, data, true) }
 
+// SendPrepared queues a room broadcast framed once for every member; data
+// is its payload, for accounting.
+func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
+	c.enqueue(frame{pm: pm, data: data}, true)
+}
+
 // send queues a frame; start runs a writer goroutine for it unless the
 // caller knows the reader will drain the queue itself.
 func (c *Conn) send(typ int, data []byte, start bool) {
+	c.enqueue(frame{typ: typ, data: data}, start)
+}
+
+func (c *Conn) enqueue(f frame, start bool) {
+	data := f.data
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -313,7 +325,7 @@ func (c *Conn) send(typ int, data []byte, start bool) {
 		c.closeNow(contract.CloseTryAgainLater, "slow consumer")
 		return
 	}
-	c.queue = append(c.queue, frame{typ: typ, data: data})
+	c.queue = append(c.queue, f)
 	c.queued += len(data)
 	if start {
 		c.startWriter()
@@ -358,19 +370,25 @@ func (c *Conn) write() {
 		// c.queued keeps counting the batch until it is written, so the
 		// bound covers every byte this client holds.
 		size := 0
+		// One deadline for the batch: a client must take the batch within
+		// WriteTimeout, and the deadline is set once, not once a frame.
+		deadline := time.Now().Add(c.opts.WriteTimeout)
+		_ = c.ws.SetWriteDeadline(deadline)
 		for _, f := range batch {
-			deadline := time.Now().Add(c.opts.WriteTimeout)
 			var err error
-			switch f.typ {
-			case websocket.CloseMessage:
+			switch {
+			case f.typ == websocket.CloseMessage:
 				err = c.ws.WriteControl(f.typ, f.data, deadline)
 				// Give the peer CloseGrace to answer, then the reader ends.
 				_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
-			case websocket.PingMessage:
+			case f.typ == websocket.PingMessage:
 				err = c.ws.WriteControl(f.typ, nil, deadline)
 			default:
-				_ = c.ws.SetWriteDeadline(deadline)
-				err = c.ws.WriteMessage(f.typ, f.data)
+				if f.pm != nil {
+					err = c.ws.WritePreparedMessage(f.pm)
+				} else {
+					err = c.ws.WriteMessage(f.typ, f.data)
+				}
 				c.framesOut.Add(1)
 				c.opts.Metrics.FramesOut.Inc()
 				size += len(f.data)

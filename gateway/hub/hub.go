@@ -17,7 +17,9 @@ import (
 
 // Member is what a room delivers to.
 type Member interface {
-	Send(typ int, data []byte)
+	// SendPrepared queues a broadcast framed once for all members; data is
+	// its payload.
+	SendPrepared(pm *websocket.PreparedMessage, data []byte)
 }
 
 // Hub is the set of rooms with local members.
@@ -40,6 +42,7 @@ type room struct {
 	sub     *nats.Subscription
 	members map[Member]struct{}
 	view    atomic.Pointer[[]Member] // copy-on-write, read by fan-out
+	next    atomic.Uint32            // where the next fan-out starts
 	ready   chan struct{}            // closed once the server has the subscription
 	err     error                    // set before ready is closed
 }
@@ -167,8 +170,17 @@ func (h *Hub) fanOut(msg *nats.Msg) {
 	if msg.Header.Get(contract.HeaderFrame) == contract.FrameBinary {
 		typ = websocket.BinaryMessage
 	}
-	for _, m := range *v {
-		m.Send(typ, msg.Data)
+	// Framed once, written to every member.
+	pm, err := websocket.NewPreparedMessage(typ, msg.Data)
+	if err != nil {
+		return
+	}
+	// Start at a rotating member, so that the same ones are not always
+	// served last in a big room.
+	members := *v
+	start := int(r.next.Add(1) % uint32(len(members)))
+	for i := range members {
+		members[(start+i)%len(members)].SendPrepared(pm, msg.Data)
 	}
 }
 
