@@ -65,6 +65,7 @@ type Conn struct {
 	closing  atomic.Bool
 	once     sync.Once
 	pinger   *time.Timer
+	extended time.Time // when alive last moved the read deadline; reader only
 
 	mu      sync.Mutex
 	queue   []frame
@@ -185,6 +186,9 @@ func (c *Conn) Serve() {
 				timer.Stop()
 			}
 			c.forward(typ, buf.Bytes(), timer)
+			// The peer was alive when it sent the frame; do not let the
+			// wait for its reply count as silence.
+			c.alive()
 		}
 		if buf.Cap() <= 64<<10 {
 			bufPool.Put(buf)

@@ -30,12 +30,20 @@ func (c *Conn) startHeartbeat() {
 }
 
 // alive pushes the read deadline back. The reader alone calls it (the pong
-// and ping handlers run inside its reads).
+// and ping handlers run inside its reads). Moving a deadline updates a
+// runtime timer, so a busy client moves it at most every quarter of the
+// pong timeout (at most once a second): the deadline is then a little
+// earlier than interval + timeout after the last sign of life, never later.
 func (c *Conn) alive() {
 	if c.opts.PingInterval <= 0 || c.isClosing() {
 		return
 	}
-	_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(c.opts.PingInterval + c.opts.PongTimeout))
+	now := time.Now()
+	if now.Sub(c.extended) < min(c.opts.PongTimeout/4, time.Second) {
+		return
+	}
+	c.extended = now
+	_ = c.ws.UnderlyingConn().SetReadDeadline(now.Add(c.opts.PingInterval + c.opts.PongTimeout))
 }
 
 // ping queues a ping behind any pending frames and re-arms itself.

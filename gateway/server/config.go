@@ -132,9 +132,6 @@ func FromEnv() (Config, error) {
 	demo, err := env.Bool("GATEWAY_DEMO", c.Demo)
 	errs = append(errs, err)
 	c.Demo = demo
-	if c.PingInterval > 0 && c.PingInterval+c.PongTimeout <= c.WorkerTimeout {
-		errs = append(errs, errors.New("GATEWAY_PING_INTERVAL + GATEWAY_PONG_TIMEOUT must exceed GATEWAY_WORKER_TIMEOUT"))
-	}
 	if c.MaxMessageBytes == 0 {
 		errs = append(errs, errors.New("GATEWAY_MAX_MESSAGE_BYTES must be positive"))
 	}

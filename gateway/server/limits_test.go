@@ -293,3 +293,32 @@ func TestSlowConsumer(t *testing.T) {
 		return m == 1
 	})
 }
+
+// A reply slower than the heartbeat window does not cost a live client its
+// socket: the wait for a worker is not silence.
+func TestSlowWorkerWithShortHeartbeats(t *testing.T) {
+	_, url := startNATS(t)
+	nc := natsConn(t, url)
+	sub, err := nc.Subscribe(contract.EchoSubject, func(m *nats.Msg) {
+		time.Sleep(500 * time.Millisecond) // a slow worker
+		reply := nats.NewMsg(m.Reply)
+		reply.Header.Set(contract.HeaderFrame, contract.FrameText)
+		reply.Data = append([]byte("slow: "), m.Data...)
+		_ = m.RespondMsg(reply)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	_ = nc.Flush()
+	g := gateway(t, url, func(c *Config) {
+		c.PingInterval, c.PongTimeout, c.WorkerTimeout = 100*time.Millisecond, 100*time.Millisecond, 2*time.Second
+	})
+	ws := dial(t, g.url+"/ws", nil)
+	for i := 0; i < 2; i++ {
+		send(t, ws, websocket.TextMessage, "x")
+		if _, got := read(t, ws); got != "slow: x" {
+			t.Fatalf("round %d: %q", i, got)
+		}
+	}
+}

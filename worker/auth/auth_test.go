@@ -113,7 +113,7 @@ func TestDecideHS256(t *testing.T) {
 		{"wrong signature", contract.AuthRequest{Token: sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), "", claimsFor("a", base))}, 401, ""},
 		{"wrong audience", contract.AuthRequest{Token: hs(t, claimsFor("a", with(map[string]any{"aud": "other"})))}, 401, ""},
 		{"wrong issuer", contract.AuthRequest{Token: hs(t, claimsFor("a", with(map[string]any{"iss": "https://evil"})))}, 401, ""},
-		{"no exp", contract.AuthRequest{Token: hs(t, jwt.MapClaims{"sub": "a", "aud": "wsgate", "iss": "https://idp.example"})}, 401, ""},
+		{"no exp: never expires", contract.AuthRequest{Token: hs(t, jwt.MapClaims{"sub": "a", "aud": "wsgate", "iss": "https://idp.example"})}, 200, "a"},
 		{"no sub", contract.AuthRequest{Token: hs(t, jwt.MapClaims{"aud": "wsgate", "iss": "https://idp.example", "exp": time.Now().Add(time.Hour).Unix()})}, 401, ""},
 		{"sub with CRLF", contract.AuthRequest{Token: hs(t, claimsFor("a\r\nWsgw-User: root", base))}, 401, ""},
 		{"alg none", contract.AuthRequest{Token: sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", claimsFor("a", base))}, 401, ""},

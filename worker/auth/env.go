@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -21,10 +20,11 @@ import (
 // FromEnv builds the policy from AUTH_* variables. The JWKS, if any, is
 // refreshed in the background until ctx ends. dev is true when nothing is
 // configured and the development token is in force.
-func FromEnv(ctx context.Context) (p *Policy, dev bool, err error) {
+// weak is true when AUTH_JWT_SECRET is shorter than HS256's 32-byte key.
+func FromEnv(ctx context.Context) (p *Policy, dev, weak bool, err error) {
 	tokens, err := ParseTokens(os.Getenv("AUTH_TOKENS"))
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	v := &Verifier{
 		Issuer:   os.Getenv("AUTH_JWT_ISSUER"),
@@ -32,21 +32,19 @@ func FromEnv(ctx context.Context) (p *Policy, dev bool, err error) {
 		Leeway:   5 * time.Second,
 	}
 	if s := os.Getenv("AUTH_JWT_SECRET"); s != "" {
-		if len(s) < 32 {
-			return nil, false, errors.New("AUTH_JWT_SECRET: use at least 32 bytes")
-		}
 		v.Secret = []byte(s)
+		weak = len(s) < 32
 	}
 	if u := os.Getenv("AUTH_JWKS_URL"); u != "" {
 		every := 5 * time.Minute
 		if d := os.Getenv("AUTH_JWKS_REFRESH"); d != "" {
 			if every, err = time.ParseDuration(d); err != nil || every <= 0 {
-				return nil, false, fmt.Errorf("AUTH_JWKS_REFRESH: %q is not a duration", d)
+				return nil, false, false, fmt.Errorf("AUTH_JWKS_REFRESH: %q is not a duration", d)
 			}
 		}
 		k, err := NewJWKS(ctx, u, every)
 		if err != nil {
-			return nil, false, err
+			return nil, false, false, err
 		}
 		v.JWKS = k
 	}
@@ -59,7 +57,7 @@ func FromEnv(ctx context.Context) (p *Policy, dev bool, err error) {
 		Denied:    strings.Split(os.Getenv("AUTH_DENIED_USERS"), ","),
 		JWT:       v,
 		Protected: ParsePatterns(os.Getenv("AUTH_PROTECTED_ROOMS")),
-	}), dev, nil
+	}), dev, weak, nil
 }
 
 // NewJWKS fetches a JWKS and keeps it fresh: every `every`, and at once

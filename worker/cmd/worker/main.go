@@ -105,9 +105,12 @@ func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Con
 	case "room":
 		return func(nc *nats.Conn) (micro.Service, error) { return room.Add(nc, contract.RoomSubject, version) }, nil
 	case "auth":
-		p, dev, err := auth.FromEnv(ctx)
+		p, dev, weak, err := auth.FromEnv(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if weak {
+			log.Warn("AUTH_JWT_SECRET is shorter than 32 bytes: HS256 tokens are only as strong as that secret")
 		}
 		if dev {
 			log.Warn("no AUTH_TOKENS, AUTH_JWT_SECRET or AUTH_JWKS_URL: accepting the development token 'secret' as user 'user'; configure one in production")
