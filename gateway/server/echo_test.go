@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsgate/wsgate/shared/contract"
 )
 
 func TestEchoTextAndBinary(t *testing.T) {
@@ -154,4 +157,42 @@ func TestOriginCheck(t *testing.T) {
 	host := strings.TrimPrefix(g.ts.URL, "http://")
 	dial(t, g.url+"/ws", http.Header{"Origin": {"http://" + host}})
 	dial(t, g.url+"/ws", nil)
+}
+
+// Anyone may push a frame, or a close, to one connection through its
+// gateway's inbox, with the ids its frames carry.
+func TestPushToConnection(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "echo")
+	g := gateway(t, url)
+	nc := natsConn(t, url)
+	seen, _ := nc.SubscribeSync(contract.EchoSubject)
+	_ = nc.Flush()
+	ws := dial(t, g.url+"/ws", nil)
+	send(t, ws, websocket.TextMessage, "hi")
+	read(t, ws)
+	m, err := seen.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := contract.GatewayPrefix + "." + m.Header.Get(contract.HeaderGateway) + "." + m.Header.Get(contract.HeaderConn)
+
+	push := nats.NewMsg(inbox)
+	push.Header.Set(contract.HeaderFrame, contract.FrameBinary)
+	push.Data = []byte("pushed")
+	if err := nc.PublishMsg(push); err != nil {
+		t.Fatal(err)
+	}
+	if typ, got := read(t, ws); typ != websocket.BinaryMessage || got != "pushed" {
+		t.Fatalf("push: %d %q", typ, got)
+	}
+	bye := nats.NewMsg(inbox)
+	bye.Header.Set(contract.HeaderClose, "4000")
+	bye.Data = []byte("see you")
+	_ = nc.PublishMsg(bye)
+	_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, _, err = ws.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4000 || ce.Text != "see you" {
+		t.Fatalf("close push: %v", err)
+	}
 }
