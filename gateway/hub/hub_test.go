@@ -88,4 +88,3 @@ func TestJoinFanOutLeave(t *testing.T) {
 		t.Fatalf("members %d sub %v after last leave", n, sub)
 	}
 }
-
