@@ -150,6 +150,19 @@ func runEcho(s loadSpec) (*loadResult, error) {
 			}
 		}()
 	}
+	s.measure(&measuring, &ops, res)
+	stop.Store(true)
+	stopWithin(&wg, 5*time.Second, func() { closeAll(conns) })
+	closeAll(conns)
+	res.wrong, res.errs = wrong.Load(), errs.Load()
+	return res, nil
+}
+
+// stopWithin waits for wg; past the timeout it calls abort (which must make
+// the goroutines return) and waits again.
+// measure is the measured part of a round: after the warm-up, count ops for
+// dur with the CPU window of the server processes (and this one) open.
+func (s loadSpec) measure(measuring *atomic.Bool, ops *atomic.Uint64, res *loadResult) {
 	time.Sleep(s.warmup)
 	w := openWindow(s.procs, os.Getpid())
 	measuring.Store(true)
@@ -161,15 +174,8 @@ func runEcho(s loadSpec) (*loadResult, error) {
 	res.ops = ops.Load()
 	secs, cpu, split := w.close(float64(res.ops))
 	res.rate, res.cpuUS, res.split = float64(res.ops)/secs, cpu, split
-	stop.Store(true)
-	stopWithin(&wg, 5*time.Second, func() { closeAll(conns) })
-	closeAll(conns)
-	res.wrong, res.errs = wrong.Load(), errs.Load()
-	return res, nil
 }
 
-// stopWithin waits for wg; past the timeout it calls abort (which must make
-// the goroutines return) and waits again.
 func stopWithin(wg *sync.WaitGroup, timeout time.Duration, abort func()) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -231,17 +237,7 @@ func runHandshakes(s loadSpec) *loadResult {
 			}
 		}()
 	}
-	time.Sleep(s.warmup)
-	w := openWindow(s.procs, os.Getpid())
-	measuring.Store(true)
-	if s.onWindow != nil {
-		s.onWindow(w)
-	}
-	time.Sleep(s.dur)
-	measuring.Store(false)
-	res.ops = ops.Load()
-	secs, cpu, split := w.close(float64(res.ops))
-	res.rate, res.cpuUS, res.split = float64(res.ops)/secs, cpu, split
+	s.measure(&measuring, &ops, res)
 	stop.Store(true)
 	wg.Wait() // every dial is bounded by its 10 s timeout
 	res.wrong, res.errs = wrong.Load(), errs.Load()
