@@ -88,6 +88,9 @@ type frame struct {
 // Identity is what every frame of a client tells its worker, as headers.
 type Identity struct {
 	Gateway, User, Room string // User and Room may be empty
+	// Broadcast is the room's broadcast subject, where a reply with
+	// Wsgw-Broadcast is published; empty outside rooms.
+	Broadcast string
 }
 
 // New makes a client before its upgrade, so that it can join rooms and
@@ -268,6 +271,8 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 		// NATS "no responders": no worker subscribes to this subject.
 		c.opts.Metrics.NoResponders.Inc()
 		c.Close(contract.CloseTryAgainLater, "no worker available")
+	} else if msg.Header.Get(contract.HeaderBroadcast) != "" && c.ident.Broadcast != "" {
+		c.publishBroadcast(msg)
 	} else {
 		// The reader, waiting for this reply, writes it (see drain): no
 		// writer goroutine is started for the common request/reply case.
@@ -276,6 +281,29 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+}
+
+// publishBroadcast publishes a room worker's reply to the client's room,
+// with the identity only the gateway vouches for. It runs before the reader
+// is woken to send the next frame, on the same NATS connection, so one
+// sender's broadcasts reach every member in order, on any NATS server.
+func (c *Conn) publishBroadcast(reply *nats.Msg) {
+	frame := contract.FrameText
+	if reply.Header.Get(contract.HeaderFrame) == contract.FrameBinary {
+		frame = contract.FrameBinary
+	}
+	hdr := nats.Header{
+		contract.HeaderFrame:   {frame},
+		contract.HeaderRoom:    {c.ident.Room},
+		contract.HeaderConn:    {c.ID},
+		contract.HeaderGateway: {c.ident.Gateway},
+	}
+	if c.ident.User != "" {
+		hdr[contract.HeaderUser] = []string{c.ident.User}
+	}
+	if err := c.pub.PublishMsg(&nats.Msg{Subject: c.ident.Broadcast, Header: hdr, Data: reply.Data}); err != nil {
+		c.log.Warn("broadcast not published", "conn", c.ID, "err", err)
 	}
 }
 

@@ -263,6 +263,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	subject := rt.Subject
 	if rt.Kind == route.KindRoom {
 		ident.Room = room
+		ident.Broadcast = contract.RoomOut(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
 	c := client.New(id, g.nc, subject, g.inbox, ident, &g.copts, g.log)

@@ -46,6 +46,11 @@ const (
 	// HeaderClose, on a reply or push, asks the gateway to close the
 	// client's socket with this numeric close code (body = reason).
 	HeaderClose = "Wsgw-Close"
+	// HeaderBroadcast, on a reply to a room frame, asks the sender's gateway
+	// to publish the reply's body to the sender's room (any value). The
+	// gateway publishes it, so one sender's broadcasts have one publisher
+	// and keep their order everywhere, across a NATS cluster too.
+	HeaderBroadcast = "Wsgw-Broadcast"
 )
 
 // Frame kinds, the values of HeaderFrame.

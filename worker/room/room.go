@@ -1,5 +1,6 @@
-// Package room is the room worker: it republishes each member's frame on the
-// room's broadcast subject, which every gateway with members there listens to.
+// Package room is the room worker: it decides what a member's frame puts on
+// the room's broadcast subject, which every gateway with members there
+// listens to. This one broadcasts every frame unchanged.
 package room
 
 import (
@@ -24,36 +25,28 @@ func Add(nc *nats.Conn, base, version string) (micro.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := func(req micro.Request) { publish(nc, base, req) }
-	return svc, svc.AddEndpoint("publish", micro.HandlerFunc(h),
+	return svc, svc.AddEndpoint("publish", micro.HandlerFunc(publish),
 		micro.WithEndpointSubject(contract.RoomInWildcard(base)))
 }
 
-// publish republishes before it acknowledges: the gateway sends a member's
-// next frame only after this ack, so one sender's frames leave in order.
-func publish(nc *nats.Conn, base string, req micro.Request) {
+// publish answers a member's frame with the broadcast: the same bytes and
+// frame type, marked Wsgw-Broadcast. The sender's gateway publishes it to
+// the room, so one sender's frames have one publisher and stay in order on
+// every member's gateway, across a NATS cluster too. This is where a room
+// worker would moderate, transform or drop (answer without the mark).
+func publish(req micro.Request) {
 	subj := req.Subject()
 	room := subj[strings.LastIndexByte(subj, '.')+1:]
 	if !contract.ValidRoom(room) {
 		_ = req.Error("400", "invalid room", nil)
 		return
 	}
-	in := req.Headers()
-	msg := &nats.Msg{Subject: contract.RoomOut(base, room), Data: req.Data(), Header: nats.Header{}}
-	frame := in.Get(contract.HeaderFrame)
+	frame := req.Headers().Get(contract.HeaderFrame)
 	if frame != contract.FrameBinary {
 		frame = contract.FrameText
 	}
-	msg.Header.Set(contract.HeaderFrame, frame)
-	msg.Header.Set(contract.HeaderRoom, room)
-	for _, h := range []string{contract.HeaderUser, contract.HeaderConn, contract.HeaderGateway} {
-		if v := in.Get(h); v != "" {
-			msg.Header.Set(h, v)
-		}
-	}
-	if err := nc.PublishMsg(msg); err != nil {
-		_ = req.Error("503", "publish failed", nil)
-		return
-	}
-	_ = req.Respond(nil)
+	_ = req.Respond(req.Data(), micro.WithHeaders(micro.Headers{
+		contract.HeaderFrame:     {frame},
+		contract.HeaderBroadcast: {"1"},
+	}))
 }

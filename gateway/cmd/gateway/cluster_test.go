@@ -94,7 +94,7 @@ func TestClusterFailover(t *testing.T) {
 	dir := t.TempDir()
 	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
 	nodes := natstest.Cluster(t, 3)
-	env := []string{"NATS_URL=" + natstest.URLs(nodes), "GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DRAIN_WINDOW=300ms",
+	env := []string{"NATS_URL=" + natstest.URLs(nodes), "GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DRAIN_WINDOW=300ms", "GATEWAY_RATE_PER_SECOND=0",
 		"AUTH_TOKENS=s3cret:alice", "GATEWAY_WORKER_TIMEOUT=1s"}
 	for _, role := range []string{"echo", "room", "auth"} {
 		start(t, env, filepath.Join(dir, "worker"), role)
@@ -137,6 +137,28 @@ func TestClusterFailover(t *testing.T) {
 	_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, got, err := b.ReadMessage(); err != nil || string(got) != "from a" {
 		t.Fatalf("member on the other gateway: %q %v", got, err)
+	}
+	// One sender's frames, handled by two room workers on a cluster, reach a
+	// member on the other gateway in order.
+	const n = 300
+	go func() {
+		for i := 0; i < n; i++ {
+			if a.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint(i))) != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, got, err := b.ReadMessage(); err != nil || string(got) != fmt.Sprint(i) {
+			t.Fatalf("frame %d across the cluster: %q %v", i, got, err)
+		}
+	}
+	for i := 0; i < n; i++ { // the sender's own copies, to keep its socket clean
+		_ = a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := a.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	priv := dialOK(t, bases[1]+"/ws/private", http.Header{"Authorization": {"Bearer s3cret"}})
 	if _, got, err := priv.ReadMessage(); err != nil || string(got) != "ok" {
