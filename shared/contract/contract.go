@@ -11,7 +11,8 @@ const (
 	// AuthSubject is the request subject of the auth worker.
 	AuthSubject = "wsgw.auth"
 	// RoomSubject is the base of a room route: frames go to RoomIn(room) as
-	// requests; a room worker republishes them on RoomOut(room).
+	// requests; the room worker answers with what the sender's gateway
+	// publishes on RoomOut(room).
 	RoomSubject = "wsgw.room"
 	// GatewayPrefix is the base of each gateway's inbox:
 	// wsgw.gw.<gateway>.<conn> (pushes) and wsgw.gw.<gateway>.<conn>.<seq>
