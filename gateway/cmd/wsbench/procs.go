@@ -219,6 +219,30 @@ func (h *holdProc) call(req holdReq, timeout time.Duration) (holdResp, error) {
 }
 
 // callAll runs one command on every hold process at once.
+// connectSpread has every hold open its share of n connections (the first
+// takes the remainder) and reports those that failed.
+func (r *runner) connectSpread(holds []*holdProc, n int, req func(i, m int) holdReq, what string) ([]holdResp, int, error) {
+	per := n / len(holds)
+	resps, err := callAll(holds, func(i int) holdReq {
+		m := per
+		if i == 0 {
+			m += n - per*len(holds)
+		}
+		return req(i, m)
+	}, 5*time.Minute)
+	if err != nil {
+		return nil, 0, err
+	}
+	ok := 0
+	for _, rp := range resps {
+		ok += rp.OK
+		if rp.Failed > 0 {
+			r.problem("%s: %d connections failed, e.g. %s", what, rp.Failed, rp.Err)
+		}
+	}
+	return resps, ok, nil
+}
+
 func callAll(hs []*holdProc, req func(i int) holdReq, timeout time.Duration) ([]holdResp, error) {
 	out := make([]holdResp, len(hs))
 	errs := make([]error, len(hs))

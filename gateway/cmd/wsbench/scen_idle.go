@@ -41,22 +41,11 @@ func (r *runner) scenIdle() error {
 	for _, n := range r.cfg.idleSteps {
 		delta := n - held
 		w := openWindow(procs, holdPids(holds)...)
-		resps, err := callAll(holds, func(i int) holdReq {
-			m := delta / len(holds)
-			if i == 0 {
-				m += delta - m*len(holds)
-			}
+		_, ok, err := r.connectSpread(holds, delta, func(i, m int) holdReq {
 			return holdReq{Op: "connect", URL: "ws://" + g.addr + "/ws", N: m, Src: srcStrings(srcBlock(50+i, 4)), Par: 32}
-		}, 5*time.Minute)
+		}, "idle")
 		if err != nil {
 			return err
-		}
-		ok := 0
-		for _, rp := range resps {
-			ok += rp.OK
-			if rp.Failed > 0 {
-				r.problem("idle: %d connections failed, e.g. %s", rp.Failed, rp.Err)
-			}
 		}
 		secs, cpu, split := w.close(float64(ok))
 		held += ok

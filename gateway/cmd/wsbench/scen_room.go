@@ -97,24 +97,12 @@ func (r *runner) scenRooms(doRooms, doSat bool) error {
 // connect joins n members to room, split evenly over the hold processes
 // (and so over both gateways); hold i dials from 127.0.<octet+i>.1-4.
 func (s *roomSetup) connect(n int, room string, octet int) error {
-	per := n / len(s.holds)
-	resps, err := callAll(s.holds, func(i int) holdReq {
-		m := per
-		if i == 0 {
-			m += n - per*len(s.holds)
-		}
+	resps, ok, err := s.r.connectSpread(s.holds, n, func(i, m int) holdReq {
 		return holdReq{Op: "connect", URL: "ws://" + s.gws[i].addr + "/ws/room/" + room, N: m,
 			Src: srcStrings(srcBlock(octet+i, 4)), Par: 16}
-	}, 5*time.Minute)
+	}, "room "+room)
 	if err != nil {
 		return err
-	}
-	ok := 0
-	for _, rp := range resps {
-		ok += rp.OK
-		if rp.Failed > 0 {
-			s.r.problem("room %s: %d members failed to connect, e.g. %s", room, rp.Failed, rp.Err)
-		}
 	}
 	if ok == 0 || resps[0].OK == 0 {
 		return errors.New("room " + room + ": no sender connection")
