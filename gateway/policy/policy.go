@@ -69,9 +69,6 @@ func (w *Watcher) NeedsAuth(room string) bool {
 	return false
 }
 
-// Known reports whether the patterns have been read.
-func (w *Watcher) Known() bool { return w.state.Load() != nil }
-
 func (w *Watcher) set(p []string) {
 	if p == nil {
 		p = []string{}
