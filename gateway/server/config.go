@@ -10,6 +10,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/shared/env"
 	"github.com/wsgate/wsgate/shared/natsconn"
+	"github.com/wsgate/wsgate/shared/natsprobe"
 )
 
 // Config is every gateway setting. FromEnv documents each variable's name;
@@ -39,6 +40,7 @@ type Config struct {
 	AuthCookie       string        // GATEWAY_AUTH_COOKIE
 	AuthQueryParam   string        // GATEWAY_AUTH_QUERY_PARAM
 	Demo             bool          // GATEWAY_DEMO
+	NATSProbeTimeout time.Duration // NATS_PROBE_TIMEOUT
 }
 
 // Defaults returns the configuration of a gateway with no variables set.
@@ -66,6 +68,7 @@ func Defaults() Config {
 		MaxHeaderBytes:   16 << 10,
 		AuthCookie:       "wsgw_token",
 		Demo:             true,
+		NATSProbeTimeout: natsprobe.DefaultTimeout,
 	}
 }
 
@@ -132,6 +135,8 @@ func FromEnv() (Config, error) {
 	demo, err := env.Bool("GATEWAY_DEMO", c.Demo)
 	errs = append(errs, err)
 	c.Demo = demo
+	c.NATSProbeTimeout, err = natsprobe.TimeoutFromEnv()
+	errs = append(errs, err)
 	if c.MaxMessageBytes == 0 {
 		errs = append(errs, errors.New("GATEWAY_MAX_MESSAGE_BYTES must be positive"))
 	}

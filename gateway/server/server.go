@@ -28,6 +28,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/gateway/web"
 	"github.com/wsgate/wsgate/shared/contract"
+	"github.com/wsgate/wsgate/shared/natsprobe"
 )
 
 // Gateway serves WebSocket clients over one NATS connection.
@@ -46,6 +47,7 @@ type Gateway struct {
 	revoke   *nats.Subscription
 	users    userIndex
 	policy   *policy.Watcher
+	probe    *natsprobe.Prober // whether NATS answers; never blocks readers
 	conns    sync.Map // id → *client.Conn
 	nextID   atomic.Uint64
 	upgrader websocket.Upgrader
@@ -112,18 +114,20 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	g.policy = policy.Watch(nc, log, 2*time.Second)
 	g.m.GaugeFunc("wsgate_gateway_room_subscriptions", "Rooms this gateway holds a NATS subscription for.",
 		func() float64 { return float64(g.hub.Rooms()) })
-	g.m.GaugeFunc("wsgate_gateway_nats_connected", "1 while connected to NATS.", func() float64 {
-		if nc.IsConnected() {
+	// Readiness and metrics read what the prober found: a scrape or a
+	// /readyz never waits for NATS, which may be frozen.
+	g.probe = natsprobe.Start(nc, cfg.NATSProbeTimeout)
+	g.m.GaugeFunc("wsgate_gateway_nats_connected", "1 while connected to NATS, as of the last probe.", func() float64 {
+		if g.probe.Status().Connected {
 			return 1
 		}
 		return 0
 	})
-	g.m.GaugeFunc("wsgate_gateway_nats_rtt_seconds", "Round trip to the NATS server, measured at scrape time.", func() float64 {
-		rtt, err := nc.RTT()
-		if err != nil {
-			return -1
+	g.m.GaugeFunc("wsgate_gateway_nats_rtt_seconds", "Round trip to the NATS server measured by the last probe; -1 when it got no answer.", func() float64 {
+		if rtt := g.probe.Status().RTT; rtt >= 0 {
+			return rtt.Seconds()
 		}
-		return rtt.Seconds()
+		return -1
 	})
 	return g, nil
 }
@@ -162,11 +166,13 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// Ready is true while connected to NATS and not shutting down.
+// Ready is true while NATS answers (it answered a probe within
+// NATS_PROBE_TIMEOUT) and the gateway is not shutting down. It never
+// waits for NATS.
 func (g *Gateway) Ready() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return !g.shutting && g.nc.IsConnected()
+	return !g.shutting && g.probe.Ready()
 }
 
 // onInbox routes wsgw.gw.<gateway>.<conn>[.<seq>] to its client.
@@ -231,9 +237,9 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 			g.release(s) // refused before the upgrade: give back what was taken
 		}
 	}()
-	if !g.nc.IsConnected() {
-		// Without NATS no frame could be answered: send the client to a
-		// gateway that has it.
+	if !g.probe.Ready() {
+		// Without NATS (gone, or silent past NATS_PROBE_TIMEOUT) no frame
+		// could be answered: send the client to a gateway that has it.
 		g.refuse(w, r, http.StatusServiceUnavailable, "nats_down", "backend unavailable")
 		return
 	}
@@ -467,6 +473,7 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		<-done
 	}
 	g.closeOnce.Do(func() {
+		g.probe.Stop()
 		g.policy.Stop()
 		_ = g.revoke.Unsubscribe()
 		_ = g.sub.Unsubscribe()

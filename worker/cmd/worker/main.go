@@ -19,6 +19,7 @@ import (
 	"github.com/wsgate/wsgate/shared/env"
 	"github.com/wsgate/wsgate/shared/logging"
 	"github.com/wsgate/wsgate/shared/natsconn"
+	"github.com/wsgate/wsgate/shared/natsprobe"
 	"github.com/wsgate/wsgate/worker/admin"
 	"github.com/wsgate/wsgate/worker/auth"
 	"github.com/wsgate/wsgate/worker/echo"
@@ -44,6 +45,10 @@ func main() {
 
 func run(role string, log *slog.Logger) error {
 	log = log.With("role", role)
+	probeTimeout, err := natsprobe.TimeoutFromEnv()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	add, err := service(ctx, role, log)
@@ -70,7 +75,9 @@ func run(role string, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		h, _ := admin.Handler(nc, svc)
+		probe := natsprobe.Start(nc, probeTimeout)
+		defer probe.Stop()
+		h, _ := admin.Handler(svc, probe)
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
