@@ -48,7 +48,7 @@ type Gateway struct {
 	users    userIndex
 	policy   *policy.Watcher
 	probe    *natsprobe.Prober // whether NATS answers; never blocks readers
-	conns    sync.Map // id → *client.Conn
+	conns    sync.Map          // id → *client.Conn
 	nextID   atomic.Uint64
 	upgrader websocket.Upgrader
 	copts    client.Options
