@@ -47,11 +47,11 @@ type Gateway struct {
 	revoke   *nats.Subscription
 	users    userIndex
 	policy   *policy.Watcher
-	probe    *natsprobe.Prober // whether NATS answers; never blocks readers
-	conns    sync.Map          // id → *client.Conn
+	conns    sync.Map // id → *client.Conn
 	nextID   atomic.Uint64
 	upgrader websocket.Upgrader
 	copts    client.Options
+	probe    *natsprobe.Prober
 
 	mu        sync.Mutex
 	shutting  bool
