@@ -21,7 +21,8 @@ import (
 // new WebSocket(url, ["wsgw", "bearer." + token]).
 const SubprotocolPrefix = "bearer."
 
-// MaxTokenBytes bounds a credential; longer ones are ignored.
+// MaxTokenBytes bounds a credential. A longer one is refused (401), never
+// skipped in favour of the next source.
 const MaxTokenBytes = 8 << 10
 
 // Extractor knows where credentials may be.
@@ -34,6 +35,9 @@ type Extractor struct {
 type Credentials struct {
 	Token  string
 	Source string // "header", "subprotocol", "cookie", "query" or ""
+	// Oversized is true when the credential found (at Source) is longer
+	// than MaxTokenBytes; Token is then empty.
+	Oversized bool
 	// Offered are the subprotocols offered, credentials removed.
 	Offered []string
 	// Subprotocol is the one the gateway answers with: the first offered
@@ -42,7 +46,9 @@ type Credentials struct {
 }
 
 // Extract looks, in order, at Authorization: Bearer, the subprotocol offer,
-// the cookie and the query parameter; the first non-empty one wins.
+// the cookie and the query parameter; the first non-empty one wins, also
+// when it is too long (Oversized): a client presents one credential, and
+// the gateway judges that one, never a fallback.
 func (e Extractor) Extract(r *http.Request) Credentials {
 	var c Credentials
 	var fromProto string
@@ -64,7 +70,11 @@ func (e Extractor) Extract(r *http.Request) Credentials {
 		c.Subprotocol = c.Offered[0]
 	}
 	try := func(tok, src string) {
-		if c.Token == "" && tok != "" && len(tok) <= MaxTokenBytes {
+		switch {
+		case c.Source != "" || tok == "":
+		case len(tok) > MaxTokenBytes:
+			c.Source, c.Oversized = src, true
+		default:
 			c.Token, c.Source = tok, src
 		}
 	}

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"math"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsgate/wsgate/shared/contract"
 )
@@ -24,7 +26,11 @@ func TestExtract(t *testing.T) {
 		{"", "bearer.", "", "", "", "", ""},
 		{"", "", "ck", "q", "ck", "cookie", ""},
 		{"", "", "", "q", "q", "query", ""},
-		{"Bearer " + strings.Repeat("x", MaxTokenBytes+1), "", "ck", "", "ck", "cookie", ""},
+		// Too long: refused, not skipped for the cookie.
+		{"Bearer " + strings.Repeat("x", MaxTokenBytes+1), "", "ck", "", "", "header", ""},
+		{"", "bearer." + strings.Repeat("x", MaxTokenBytes+1), "ck", "", "", "subprotocol", ""},
+		{"", "", strings.Repeat("x", MaxTokenBytes+1), "q", "", "cookie", ""},
+		{"Bearer " + strings.Repeat("x", MaxTokenBytes), "", "ck", "", strings.Repeat("x", MaxTokenBytes), "header", ""},
 	}
 	for _, c := range cases {
 		url := "/ws/private"
@@ -42,7 +48,7 @@ func TestExtract(t *testing.T) {
 			r.AddCookie(&http.Cookie{Name: "wsgw_token", Value: c.cookie})
 		}
 		got := e.Extract(r)
-		if got.Token != c.token || got.Source != c.source || got.Subprotocol != c.pick {
+		if got.Token != c.token || got.Source != c.source || got.Subprotocol != c.pick || got.Oversized != (c.source != "" && c.token == "") {
 			t.Errorf("Extract(%q, %q, %q, %q) = %+v", c.auth, c.proto, c.cookie, c.query, got)
 		}
 	}
@@ -96,8 +102,41 @@ func FuzzExtract(f *testing.F) {
 				t.Fatalf("credential in offered list: %q", p)
 			}
 		}
-		if (c.Token == "") != (c.Source == "") {
-			t.Fatalf("token %q with source %q", c.Token, c.Source)
+		if (c.Token == "" && !c.Oversized) != (c.Source == "") || (c.Oversized && c.Token != "") {
+			t.Fatalf("token %q with source %q, oversized %v", c.Token, c.Source, c.Oversized)
 		}
 	})
+}
+
+func TestVerdict(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	cases := []struct {
+		resp     contract.AuthResponse
+		required bool
+		want     int
+	}{
+		{contract.AuthResponse{Status: 200, User: "a"}, true, 200},
+		{contract.AuthResponse{Status: 200}, false, 200},
+		{contract.AuthResponse{Status: 200}, true, 401}, // anonymous where an identity is required
+		{contract.AuthResponse{Status: 200, User: "a", ExpiresAt: now.Unix()}, false, 401},
+		{contract.AuthResponse{Status: 200, User: "a", ExpiresAt: now.Unix() + 1}, false, 200},
+		{contract.AuthResponse{Status: 200, User: "a", ExpiresAt: -5}, false, 200},
+		{contract.AuthResponse{Status: 200, User: "a", ExpiresAt: math.MaxInt64}, true, 200}, // beyond time.Time: never
+		{contract.AuthResponse{Status: 200, User: "a", ExpiresAt: maxExpiresAt + 1}, true, 200},
+		{contract.AuthResponse{Status: 403, User: "a"}, true, 403},
+		{contract.AuthResponse{Status: 401}, false, 401},
+	}
+	for i, c := range cases {
+		if got, _ := Verdict(c.resp, c.required, now); got != c.want {
+			t.Errorf("case %d (%+v, required %v): %d, want %d", i, c.resp, c.required, got, c.want)
+		}
+	}
+	for _, at := range []int64{0, -1, maxExpiresAt + 1, math.MaxInt64} {
+		if e := Expiry(contract.AuthResponse{ExpiresAt: at}); !e.IsZero() {
+			t.Errorf("Expiry(%d) = %v, want never", at, e)
+		}
+	}
+	if e := Expiry(contract.AuthResponse{ExpiresAt: maxExpiresAt}); e.Year() != 9999 {
+		t.Errorf("Expiry(max) = %v", e)
+	}
 }

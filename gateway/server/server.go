@@ -255,6 +255,12 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.ip, s.admitted = ip, true
 
 	creds := g.creds.Extract(r)
+	if creds.Oversized && rt.Auth != route.AuthNone {
+		// Judged as presented: never skipped for the next source.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
+		g.refuse(w, r, http.StatusUnauthorized, "unauthorized", "credential too large")
+		return
+	}
 	var decision contract.AuthResponse
 	if g.mustAsk(rt, room, creds) {
 		var ok bool
@@ -309,9 +315,9 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.user != "" {
 		g.users.add(s.user, c)
 	}
-	if decision.ExpiresAt > 0 {
+	if at := auth.Expiry(decision); !at.IsZero() {
 		// No socket outlives its credential.
-		s.expiry = time.AfterFunc(time.Until(time.Unix(decision.ExpiresAt, 0)), func() {
+		s.expiry = time.AfterFunc(time.Until(at), func() {
 			c.Close(contract.CloseTokenExpired, "token expired")
 		})
 	}
@@ -374,7 +380,9 @@ func offers(r *http.Request, proto string) bool {
 	return false
 }
 
-// mustAsk says whether the auth worker decides this handshake. An optional
+// mustAsk says whether the auth worker decides this handshake. A route
+// with auth "none" ignores credentials: none is checked or forwarded, and
+// the client is anonymous. An optional
 // room route lets an anonymous client into an open room without asking, so
 // open rooms work while no auth worker runs; protected rooms (as the auth
 // worker published them) and any presented credential are always checked.
@@ -406,14 +414,15 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Ro
 		g.refuse(w, r, http.StatusServiceUnavailable, "auth_unavailable", "authentication unavailable")
 		return resp, false
 	}
-	if resp.Status == contract.AuthOK && resp.ExpiresAt > 0 && !time.Now().Before(time.Unix(resp.ExpiresAt, 0)) {
-		resp.Status = contract.AuthUnauthorized // expired between decision and now
+	status, why := auth.Verdict(resp, rt.Auth == route.AuthRequired, time.Now())
+	if why != "" {
+		g.log.Warn("auth answer refused", "route", rt.Path, "status", status, "why", why)
 	}
-	switch resp.Status {
-	case contract.AuthOK:
+	switch status {
+	case http.StatusOK:
 		g.m.AuthDecisions.WithLabelValues("ok").Inc()
 		return resp, true
-	case contract.AuthForbidden:
+	case http.StatusForbidden:
 		g.m.AuthDecisions.WithLabelValues("forbidden").Inc()
 		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden")
 	default:

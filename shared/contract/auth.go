@@ -1,5 +1,10 @@
 package contract
 
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
 // AuthRequest is the JSON body the gateway sends to AuthSubject before it
 // accepts a WebSocket on a route that asks for authentication. It carries
 // what a decision may need; fields may be added, so ignore unknown ones.
@@ -81,19 +86,28 @@ type RevokeRequest struct {
 // MaxUserLen bounds a user id.
 const MaxUserLen = 256
 
-// ValidUser reports whether id can travel in a NATS header: 1-256 bytes
-// with no control characters (a CR or LF would let it forge other headers).
+// ValidUser reports whether id reaches workers and revocation byte for
+// byte: 1-256 bytes of valid UTF-8 (JSON, which carries revocations, cannot
+// carry anything else), no control characters (a CR or LF would let it
+// forge other headers), and no white space at either end, which NATS
+// client libraries trim from header values (nats.go the leading, others
+// both ends, some all Unicode white space and U+FEFF).
 func ValidUser(id string) bool {
-	if len(id) == 0 || len(id) > MaxUserLen {
+	if len(id) == 0 || len(id) > MaxUserLen || !utf8.ValidString(id) {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c < 0x20 || c == 0x7f {
+	for _, r := range id {
+		if unicode.IsControl(r) {
 			return false
 		}
 	}
-	return true
+	first, _ := utf8.DecodeRuneInString(id)
+	last, _ := utf8.DecodeLastRuneInString(id)
+	return !trimmed(first) && !trimmed(last)
 }
+
+// trimmed is what a header parser may take off the ends of a value.
+func trimmed(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' }
 
 // The auth worker publishes the room patterns that need an identity
 // (AUTH_PROTECTED_ROOMS) in a JetStream key-value bucket, so gateways know,

@@ -1,8 +1,12 @@
 package contract
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
 )
 
 func TestValidRoom(t *testing.T) {
@@ -45,7 +49,8 @@ func TestValidUser(t *testing.T) {
 			t.Errorf("ValidUser(%q) = false", u)
 		}
 	}
-	for _, u := range []string{"", "a\r\nWsgw-Room: x", "a\x00", "a\tb", strings.Repeat("u", 257)} {
+	for _, u := range []string{"", "a\r\nWsgw-Room: x", "a\x00", "a\tb", strings.Repeat("u", 257),
+		" alice", "alice ", "  alice", "\u00a0alice", "alice\u3000", "\ufeffalice", "a\u0085b", "\xffalice", " "} {
 		if ValidUser(u) {
 			t.Errorf("ValidUser(%q) = true", u)
 		}
@@ -63,6 +68,32 @@ func FuzzGlob(f *testing.F) {
 		}
 		if pat == "*" && !got {
 			t.Fatalf("* did not match %q", s)
+		}
+	})
+}
+
+// FuzzValidUser: an accepted user id comes back byte for byte from a NATS
+// header (as workers read Wsgw-User) and from JSON (as revocations name
+// users), with nothing a header parser in any language would trim.
+func FuzzValidUser(f *testing.F) {
+	for _, s := range []string{"alice", "  alice", "alice ", "a b", "\u00a0a", "\xff", "a\r\nb", "ünï"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if !ValidUser(id) {
+			return
+		}
+		h, err := nats.DecodeHeadersMsg([]byte("NATS/1.0\r\n" + HeaderUser + ": " + id + "\r\n\r\n"))
+		if err != nil || len(h[HeaderUser]) != 1 || h.Get(HeaderUser) != id {
+			t.Fatalf("header round trip of %q: %q, %v", id, h[HeaderUser], err)
+		}
+		b, _ := json.Marshal(RevokeRequest{User: id})
+		var back RevokeRequest
+		if err := json.Unmarshal(b, &back); err != nil || back.User != id {
+			t.Fatalf("JSON round trip of %q: %q, %v", id, back.User, err)
+		}
+		if strings.TrimFunc(id, unicode.IsSpace) != id || strings.TrimSpace(id) != id {
+			t.Fatalf("accepted %q, which parsers trim", id)
 		}
 	})
 }
