@@ -95,8 +95,8 @@ func New(routes []Route) (*Table, error) {
 	t := &Table{exact: map[string]*Route{}}
 	for i := range routes {
 		r := &routes[i]
-		if !strings.HasPrefix(r.Path, "/") || strings.HasSuffix(r.Path, "/") || strings.Contains(r.Path, "//") {
-			return nil, fmt.Errorf("route %q: path must start with / and not end with /", r.Path)
+		if !Canonical(r.Path) || strings.HasSuffix(r.Path, "/") {
+			return nil, fmt.Errorf("route %q: path must start with /, not end with /, and have no empty, . or .. segment", r.Path)
 		}
 		if !validSubject(r.Subject) {
 			return nil, fmt.Errorf("route %q: subject %q is not a literal NATS subject", r.Path, r.Subject)
@@ -152,6 +152,23 @@ func (t *Table) Match(path string) (r *Route, room string, status int) {
 		return r, rest, 0
 	}
 	return nil, "", http.StatusNotFound
+}
+
+// Canonical reports whether p is an absolute path with no empty, "." or
+// ".." segment (a trailing slash aside): the form http.ServeMux would not
+// redirect. The gateway matches paths as sent, so only a canonical path
+// can name a route; others get 404, or 400 under a room route.
+func Canonical(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i < len(segs)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // Paths lists the route paths, for the HTTP mux.

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"path"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,10 @@ func TestMatchDefaults(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	for _, spec := range []string{
 		`[{"path":"ws","kind":"request","subject":"a"}]`,
+		`[{"path":"/a/../ws","kind":"request","subject":"a"}]`,
+		`[{"path":"/a/./ws","kind":"request","subject":"a"}]`,
+		`[{"path":"/a//ws","kind":"request","subject":"a"}]`,
+		`[{"path":"/ws/","kind":"request","subject":"a"}]`,
 		`[{"path":"/ws","kind":"request","subject":"a.*"}]`,
 		`[{"path":"/ws","kind":"request","subject":"a..b"}]`,
 		`[{"path":"/ws","kind":"stream","subject":"a"}]`,
@@ -90,6 +95,41 @@ func FuzzMatch(f *testing.F) {
 		}
 		if r.Kind == KindRoom && (room == "" || len(room) > 64 || strings.ContainsAny(room, ".*> /%")) {
 			t.Fatalf("Match(%q) gave room %q", path, room)
+		}
+	})
+}
+
+func TestCanonical(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/": true, "/ws": true, "/ws/": true, "/ws/room/a": true, "/a.b/..c": true,
+		"": false, "ws": false, "//": false, "//ws": false, "/ws//room": false, "/ws/.": false,
+		"/ws/..": false, "/ws/../ws": false, "/./ws": false, "/ws/./": false, "/ws//": false, "*": false,
+	} {
+		if got := Canonical(p); got != want {
+			t.Errorf("Canonical(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// FuzzCanonical: Canonical is exactly "http.ServeMux would not redirect
+// it" (path.Clean, keeping a trailing slash), and no other path reaches a
+// route of the default table.
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{"/", "//", "/ws/../ws", "/ws/room//a", "/ws/room/./a", "/ws/", "/a/b/", "", "x/..", "/ws/room/.."} {
+		f.Add(s)
+	}
+	tab, err := Parse("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		c := path.Clean(p)
+		clean := strings.HasPrefix(p, "/") && (c == p || (c != "/" && c+"/" == p))
+		if got := Canonical(p); got != clean {
+			t.Fatalf("Canonical(%q) = %v; path.Clean gives %q", p, got, c)
+		}
+		if _, _, status := tab.Match(p); !clean && status == 0 {
+			t.Fatalf("non-canonical %q matched a route", p)
 		}
 	})
 }

@@ -134,12 +134,15 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 
 // ConfigureHTTP sets the handler and the limits that guard the handshake:
 // a client must send its request headers within GATEWAY_HANDSHAKE_TIMEOUT
-// (slowloris) and in at most GATEWAY_MAX_HEADER_BYTES.
+// (slowloris) and in at most GATEWAY_MAX_HEADER_BYTES. net/http reads up
+// to 4 KiB more than its MaxHeaderBytes, so that is set 4 KiB lower (the
+// limit then holds to the byte, request line included), and the handler
+// measures what a lower limit cannot express.
 func (g *Gateway) ConfigureHTTP(srv *http.Server) {
-	srv.Handler = g.Handler()
+	srv.Handler = limitHeaders(g.cfg.MaxHeaderBytes, g.Handler())
 	srv.ReadHeaderTimeout = g.cfg.HandshakeTimeout
 	srv.IdleTimeout = 60 * time.Second
-	srv.MaxHeaderBytes = g.cfg.MaxHeaderBytes
+	srv.MaxHeaderBytes = max(g.cfg.MaxHeaderBytes-headerSlack, 1)
 }
 
 // ID is the gateway's id, as it appears in subjects and headers.
@@ -148,7 +151,11 @@ func (g *Gateway) ID() string { return g.id }
 // Hub exposes room membership, for tests and metrics.
 func (g *Gateway) Hub() *hub.Hub { return g.hub }
 
-// Handler serves the routes, /healthz and /readyz.
+// Handler serves the routes, /healthz and /readyz. Paths are matched as
+// sent: http.ServeMux would answer one with an empty, "." or ".." segment
+// with a redirect to its cleaned form (307), which a WebSocket client does
+// not follow; such a path goes to serveWS, where it matches no route (404)
+// or names a bad room (400).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -163,7 +170,13 @@ func (g *Gateway) Handler() http.Handler {
 	})
 	web.Register(mux, g.cfg.Demo)
 	mux.HandleFunc("/", g.serveWS)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !route.Canonical(r.URL.Path) || !route.Canonical(r.URL.EscapedPath()) {
+			g.serveWS(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Ready is true while NATS answers (it answered a probe within
