@@ -137,8 +137,28 @@ func FromEnv() (Config, error) {
 	c.Demo = demo
 	c.NATSProbeTimeout, err = natsprobe.TimeoutFromEnv()
 	errs = append(errs, err)
-	if c.MaxMessageBytes == 0 {
-		errs = append(errs, errors.New("GATEWAY_MAX_MESSAGE_BYTES must be positive"))
+	// Settings whose zero would break every connection instead of turning
+	// something off (0 means off only where README.md says so).
+	for _, s := range []struct {
+		name string
+		zero bool
+	}{
+		{"GATEWAY_MAX_MESSAGE_BYTES", c.MaxMessageBytes == 0},
+		{"GATEWAY_WORKER_TIMEOUT", c.WorkerTimeout == 0},
+		{"GATEWAY_AUTH_TIMEOUT", c.AuthTimeout == 0},
+		{"GATEWAY_SEND_QUEUE_BYTES", c.SendQueueBytes == 0},
+		{"GATEWAY_WRITE_TIMEOUT", c.WriteTimeout == 0},
+		{"GATEWAY_HANDSHAKE_TIMEOUT", c.HandshakeTimeout == 0},
+		{"GATEWAY_MAX_HEADER_BYTES", c.MaxHeaderBytes == 0},
+	} {
+		if s.zero {
+			errs = append(errs, errors.New(s.name+" must be positive"))
+		}
+	}
+	if c.PingInterval > 0 && c.PongTimeout == 0 {
+		// The pong to a ping always comes after the ping: every client
+		// would be dropped at its first heartbeat.
+		errs = append(errs, errors.New("GATEWAY_PONG_TIMEOUT must be positive while GATEWAY_PING_INTERVAL is on"))
 	}
 	return c, errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -187,5 +188,22 @@ func roundTrip(t *testing.T, ws *websocket.Conn, send, want string) {
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, got, err := ws.ReadMessage(); err != nil || string(got) != want {
 		t.Fatalf("got %q %v, want %q", got, err, want)
+	}
+}
+
+// A setting whose zero would break every connection stops the gateway at
+// start, with a message naming the variable, instead of serving.
+func TestZeroSettingStopsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	build(t, dir, ".")
+	for _, name := range []string{"GATEWAY_WORKER_TIMEOUT", "GATEWAY_SEND_QUEUE_BYTES", "GATEWAY_WRITE_TIMEOUT", "GATEWAY_HANDSHAKE_TIMEOUT"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, filepath.Join(dir, "gateway"))
+		cmd.Env = append(os.Environ(), "GATEWAY_ADDR=127.0.0.1:0", "NATS_URL=nats://127.0.0.1:1", name+"=0")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), name) {
+			t.Errorf("%s=0: %v\n%s", name, err, out)
+		}
 	}
 }
