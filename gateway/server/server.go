@@ -53,6 +53,9 @@ type Gateway struct {
 	copts    client.Options
 	probe    *natsprobe.Prober
 
+	opts   atomic.Pointer[client.Options] // copts with the frame limit fitted to NATS; see options
+	optsMu sync.Mutex
+
 	mu        sync.Mutex
 	shutting  bool
 	closeOnce sync.Once
@@ -129,6 +132,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		}
 		return -1
 	})
+	g.options() // warns now if the frame limit is over the server's
 	return g, nil
 }
 
@@ -291,7 +295,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		ident.Broadcast = contract.RoomOut(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	c := client.New(id, g.nc, subject, g.inbox, ident, &g.copts, g.log)
+	c := client.New(id, g.nc, subject, g.inbox, ident, g.options(), g.log)
 	s.client = c
 	g.conns.Store(id, c)
 	if !decision.MayPublish() {
