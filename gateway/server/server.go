@@ -399,10 +399,10 @@ func offers(r *http.Request, proto string) bool {
 
 // mustAsk says whether the auth worker decides this handshake. A route
 // with auth "none" ignores credentials: none is checked or forwarded, and
-// the client is anonymous. An optional
-// room route lets an anonymous client into an open room without asking, so
-// open rooms work while no auth worker runs; protected rooms (as the auth
-// worker published them) and any presented credential are always checked.
+// the client is anonymous. An optional room route lets an anonymous client
+// into an open room without asking, so open rooms work while no auth
+// worker runs; protected rooms (as the auth worker published them) and any
+// presented credential are always checked.
 func (g *Gateway) mustAsk(rt *route.Route, room string, creds auth.Credentials) bool {
 	switch {
 	case rt.Auth == route.AuthNone:
