@@ -33,11 +33,17 @@ func conn(t *testing.T, url string) *nats.Conn {
 
 func TestEchoKeepsFrameType(t *testing.T) {
 	s := natstest.Start(t)
-	svc, err := echo.Add(conn(t, s.ClientURL()), "1.0.0")
+	svcConn := conn(t, s.ClientURL())
+	svc, err := echo.Add(svcConn, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Stop()
+	// The service subscribed on its own connection: make sure the server
+	// has its subscriptions before another connection sends it requests.
+	if err := svcConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	nc := conn(t, s.ClientURL())
 	for _, frame := range []string{contract.FrameText, contract.FrameBinary} {
 		msg := &nats.Msg{Subject: contract.EchoSubject, Data: []byte("x"), Header: nats.Header{contract.HeaderFrame: {frame}}}
@@ -55,11 +61,17 @@ func TestEchoKeepsFrameType(t *testing.T) {
 // sender's gateway to publish; an invalid room is refused.
 func TestRoomAnswersWithBroadcast(t *testing.T) {
 	s := natstest.Start(t)
-	svc, err := room.Add(conn(t, s.ClientURL()), contract.RoomSubject, "1.0.0")
+	svcConn := conn(t, s.ClientURL())
+	svc, err := room.Add(svcConn, contract.RoomSubject, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Stop()
+	// The service subscribed on its own connection: make sure the server
+	// has its subscriptions before another connection sends it requests.
+	if err := svcConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	nc := conn(t, s.ClientURL())
 	hdr := nats.Header{contract.HeaderFrame: {contract.FrameBinary}, contract.HeaderUser: {"alice"}, contract.HeaderConn: {"7"}}
 	rep, err := nc.RequestMsg(&nats.Msg{Subject: contract.RoomIn(contract.RoomSubject, "r1"), Data: []byte{0, 1}, Header: hdr}, 2*time.Second)
@@ -81,11 +93,17 @@ func TestRoomAnswersWithBroadcast(t *testing.T) {
 func TestAuthAnswersJSON(t *testing.T) {
 	s := natstest.Start(t)
 	p := auth.NewPolicy(auth.Config{Tokens: map[string]string{"tok": "bob"}})
-	svc, err := auth.Add(conn(t, s.ClientURL()), p, "1.0.0")
+	svcConn := conn(t, s.ClientURL())
+	svc, err := auth.Add(svcConn, p, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Stop()
+	// The service subscribed on its own connection: make sure the server
+	// has its subscriptions before another connection sends it requests.
+	if err := svcConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	nc := conn(t, s.ClientURL())
 	body, _ := json.Marshal(contract.AuthRequest{Route: "/ws/private", Token: "tok"})
 	rep, err := nc.Request(contract.AuthSubject, body, 2*time.Second)
