@@ -56,7 +56,7 @@ func credential() (nats.Option, error) {
 	user, pass, token := os.Getenv("NATS_USER"), os.Getenv("NATS_PASSWORD"), os.Getenv("NATS_TOKEN")
 	var set []string
 	for _, v := range []struct{ name, val string }{
-		{"NATS_CREDS", creds}, {"NATS_NKEY", nkey}, {"NATS_USER", user + pass}, {"NATS_TOKEN", token},
+		{"NATS_CREDS", creds}, {"NATS_NKEY", nkey}, {"NATS_USER/NATS_PASSWORD", user + pass}, {"NATS_TOKEN", token},
 	} {
 		if v.val != "" {
 			set = append(set, v.name)
