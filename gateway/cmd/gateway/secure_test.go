@@ -553,3 +553,53 @@ func testTLS(t *testing.T, bin string) {
 	waitLog(t, noCert, "tls: certificate required")
 	st.clean(t)
 }
+
+// The NATS Helm values carry the accounts of the shipped file, unchanged
+// (compose mounts the file itself).
+func TestHelmValuesCarryTheAccounts(t *testing.T) {
+	conf, err := os.ReadFile(shippedConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := os.ReadFile(filepath.Join("..", "..", "..", "deployments", "k8s", "nats-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(conf), "# BEGIN accounts")
+	if i < 0 {
+		t.Fatal("no accounts block in the shipped file")
+	}
+	want := string(conf[i:])
+	// The block scalar under wsgate-accounts.conf, indented 8 spaces.
+	_, rest, ok := strings.Cut(string(values), "wsgate-accounts.conf: |\n")
+	if !ok {
+		t.Fatal("no wsgate-accounts.conf in the Helm values")
+	}
+	var got strings.Builder
+	for _, line := range strings.SplitAfter(rest, "\n") {
+		if strings.TrimSpace(line) == "" {
+			got.WriteString("\n")
+			continue
+		}
+		if !strings.HasPrefix(line, "        ") {
+			break
+		}
+		got.WriteString(line[8:])
+	}
+	if strings.TrimRight(got.String(), "\n") != strings.TrimRight(want, "\n") {
+		t.Fatalf("the Helm values' accounts differ from %s:\n%s", shippedConf, got.String())
+	}
+	// And that block alone is a valid configuration.
+	setPasswords(t)
+	p := filepath.Join(t.TempDir(), "accounts.conf")
+	if err := os.WriteFile(p, []byte("jetstream: enabled\n"+got.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opts.Users) != len(roles) {
+		t.Fatalf("%d users, want %d", len(opts.Users), len(roles))
+	}
+}
