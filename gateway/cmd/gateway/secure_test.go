@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/nats-io/nuid"
 
 	"github.com/wsgate/wsgate/shared/contract"
@@ -79,7 +81,10 @@ func (s *errSink) waitFor(t *testing.T, want string) {
 func connectAs(t *testing.T, url, user, pass string, extra ...nats.Option) (*nats.Conn, *errSink) {
 	t.Helper()
 	sink := &errSink{}
-	opts := append([]nats.Option{nats.UserInfo(user, pass), nats.ErrorHandler(sink.handler)}, extra...)
+	opts := append([]nats.Option{nats.ErrorHandler(sink.handler)}, extra...)
+	if user != "" {
+		opts = append(opts, nats.UserInfo(user, pass))
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
@@ -228,6 +233,7 @@ func TestSecure(t *testing.T) {
 	build(t, bin, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
 	t.Run("permissions", func(t *testing.T) { testPermissions(t, bin) })
 	t.Run("tls", func(t *testing.T) { testTLS(t, bin) })
+	t.Run("creds", func(t *testing.T) { testCreds(t, bin) })
 }
 
 func testPermissions(t *testing.T, bin string) {
@@ -602,4 +608,130 @@ func TestHelmValuesCarryTheAccounts(t *testing.T) {
 	if len(opts.Users) != len(roles) {
 		t.Fatalf("%d users, want %d", len(opts.Users), len(roles))
 	}
+}
+
+// The same rights as user JWTs (decentralised auth, as nsc makes them), each
+// process with its .creds file in NATS_CREDS.
+func testCreds(t *testing.T, bin string) {
+	setPasswords(t)
+	conf, err := server.ProcessConfigFile(shippedConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	okp, _ := nkeys.CreateOperator()
+	opub, _ := okp.PublicKey()
+	oc := jwt.NewOperatorClaims(opub)
+	sys, sysJWT, _ := account(t, okp, "SYS", false)
+	oc.SystemAccount = sys
+	ojwt, err := oc.Encode(okp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oc, err = jwt.DecodeOperatorClaims(ojwt); err != nil {
+		t.Fatal(err)
+	}
+	apub, ajwt, akp := account(t, okp, "WSGATE", true)
+	res := &server.MemAccResolver{}
+	for pub, j := range map[string]string{sys: sysJWT, apub: ajwt} {
+		if err := res.Store(pub, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := startServer(t, &server.Options{TrustedOperators: []*jwt.OperatorClaims{oc}, AccountResolver: res, SystemAccount: sys,
+		JetStream: true, StoreDir: t.TempDir()})
+	url := ns.ClientURL()
+
+	// One user per role, with the rights the configuration file gives it.
+	dir := t.TempDir()
+	creds := map[string]string{}
+	for _, u := range conf.Users {
+		ukp, _ := nkeys.CreateUser()
+		upub, _ := ukp.PublicKey()
+		uc := jwt.NewUserClaims(upub)
+		uc.Name = u.Username
+		if p := u.Permissions; p != nil {
+			if p.Publish != nil {
+				uc.Pub.Allow, uc.Pub.Deny = p.Publish.Allow, p.Publish.Deny
+			}
+			if p.Subscribe != nil {
+				uc.Sub.Allow, uc.Sub.Deny = p.Subscribe.Allow, p.Subscribe.Deny
+			}
+			if p.Response != nil {
+				uc.Resp = &jwt.ResponsePermission{MaxMsgs: p.Response.MaxMsgs, Expires: p.Response.Expires}
+			}
+		}
+		ujwt, err := uc.Encode(akp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := ukp.Seed()
+		b, err := jwt.FormatUserConfig(ujwt, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds[u.Username] = filepath.Join(dir, u.Username+".creds")
+		if err := os.WriteFile(creds[u.Username], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(creds) != len(roles) {
+		t.Fatalf("users %v", creds)
+	}
+
+	op, _ := connectAs(t, url, "", "", nats.UserCredentials(creds["operator"]))
+	st := startStack(t, bin, url, 1, func(role string) []string { return []string{"NATS_CREDS=" + creds[role]} }, op)
+	gw := st.gateways[0]
+	roundTrip(t, dialOK(t, gw+"/ws", nil), "hi", "echo: hi")
+	roundTrip(t, dialOK(t, gw+"/ws/room/lobby", nil), "hello", "hello")
+	if got := nextFrame(t, dialOK(t, gw+"/ws/private", http.Header{"Authorization": {"Bearer s3cret"}})); got != "ok" {
+		t.Fatalf("private welcome %q", got)
+	}
+	eventuallyStatus(t, gw+"/ws/room/team-x", http.StatusUnauthorized)
+
+	thief, errs := connectAs(t, url, "", "", nats.UserCredentials(creds["echo"]))
+	if err := thief.Publish("wsgw.room.in.lobby", []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	errs.waitFor(t, `Publish to "wsgw.room.in.lobby"`)
+	if _, err := thief.SubscribeSync("wsgw.auth"); err != nil {
+		t.Fatal(err)
+	}
+	errs.waitFor(t, `Subscription to "wsgw.auth"`)
+	st.clean(t)
+}
+
+// account makes an account signed by the operator okp: its public key, JWT
+// and key pair (which signs its users).
+func account(t *testing.T, okp nkeys.KeyPair, name string, js bool) (string, string, nkeys.KeyPair) {
+	t.Helper()
+	akp, _ := nkeys.CreateAccount()
+	apub, _ := akp.PublicKey()
+	ac := jwt.NewAccountClaims(apub)
+	ac.Name = name
+	if js {
+		ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+	}
+	j, err := ac.Encode(okp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apub, j, akp
+}
+
+func startServer(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
 }
