@@ -178,13 +178,13 @@ func startStack(t *testing.T, bin, url string, gateways int, roleEnv func(role s
 	return st
 }
 
-// clean fails if a process logged a NATS error: a right the role lacks
-// shows up as a permissions violation there.
-func (st *stack) clean(t *testing.T) {
+// clean fails if a process logged a NATS error (a right the role lacks
+// shows up as a permissions violation there) or one of the secrets.
+func (st *stack) clean(t *testing.T, secrets ...string) {
 	t.Helper()
 	for name, p := range st.procs {
 		l := p.log()
-		for _, bad := range []string{"ermissions violation", "nats async error", "nats connect failed", "level=ERROR"} {
+		for _, bad := range append([]string{"ermissions violation", "nats async error", "nats connect failed", "level=ERROR"}, secrets...) {
 			if strings.Contains(l, bad) {
 				t.Errorf("%s logged %q:\n%s", name, bad, l)
 			}
@@ -269,8 +269,14 @@ func testPermissions(t *testing.T, bin string) {
 	if _, err := op.Subscribe(">", w.add); err != nil {
 		t.Fatal(err)
 	}
-	roleEnv := func(role string) []string { return []string{"NATS_USER=" + role, "NATS_PASSWORD=" + pw[role]} }
+	roleEnv := func(role string) []string {
+		if role == "room" { // credentials inside NATS_URL work too
+			return []string{"NATS_URL=" + strings.Replace(url, "://", "://room:"+pw[role]+"@", 1)}
+		}
+		return []string{"NATS_USER=" + role, "NATS_PASSWORD=" + pw[role]}
+	}
 	st := startStack(t, bin, url, 2, roleEnv, op)
+	waitLog(t, st.procs["room"], "nats=nats://room:xxxxx@127.0.0.1:") // logged redacted
 	if n := len(servicesAnswering(t, op)); n != 3 {
 		t.Fatalf("$SRV.PING: %d services answered, want 3", n)
 	}
@@ -435,7 +441,7 @@ func testPermissions(t *testing.T, bin string) {
 	if code := st.procs["gateway-0"].stop(t, 15*time.Second); code != 0 {
 		t.Fatalf("gateway exit %d", code)
 	}
-	st.clean(t)
+	st.clean(t, pw["gateway"], pw["echo"], pw["room"], pw["auth"], pw["operator"])
 }
 
 // eventuallyStatus dials url anonymously until the handshake gets status.
