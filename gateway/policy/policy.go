@@ -93,7 +93,7 @@ func (w *Watcher) set(p []string) {
 // unknown makes every join ask the auth worker.
 func (w *Watcher) unknown(why string) {
 	if w.state.Swap(nil) != nil || !w.readyClosed() {
-		w.log.Error(why + "; every room join asks the auth worker until a valid policy is written")
+		w.log.Error("protected-room policy unknown; every room join asks the auth worker until a valid one is written", "why", why)
 	}
 	w.once.Do(func() { close(w.ready) })
 }
@@ -108,9 +108,9 @@ func (w *Watcher) readyClosed() bool {
 }
 
 // absent is the reading when the bucket or the key is missing.
-func (w *Watcher) absent(what string) {
+func (w *Watcher) absent(why string) {
 	if w.seen {
-		w.unknown("the protected-room policy " + what)
+		w.unknown(why)
 		return
 	}
 	w.set(nil) // no auth worker ever published a policy: nothing is protected
@@ -127,7 +127,7 @@ func (w *Watcher) run(ctx context.Context, nc *nats.Conn) {
 		kv, err := js.KeyValue(ctx, contract.PolicyBucket)
 		switch {
 		case errors.Is(err, jetstream.ErrBucketNotFound):
-			w.absent("bucket was deleted")
+			w.absent("bucket deleted")
 		case err != nil:
 			// JetStream off or NATS away: keep what we knew.
 		default:
@@ -163,22 +163,22 @@ func (w *Watcher) follow(ctx context.Context, nc *nats.Conn, kv jetstream.KeyVal
 	for e := range kw.Updates() {
 		switch {
 		case e == nil: // the initial values are in
-			if got {
+			if got || ctx.Err() != nil {
 				continue
 			}
 			if written(ctx, kv) {
 				// Messages were stored, yet the key has none: purged.
 				w.seen = true
 			}
-			w.absent("key was removed")
+			w.absent("key removed")
 		case e.Operation() != jetstream.KeyValuePut:
 			got, w.seen = true, true
-			w.unknown("the protected-room policy was deleted or purged")
+			w.unknown("key deleted or purged")
 		default:
 			got, w.seen = true, true
 			var p []string
-			if err := json.Unmarshal(e.Value(), &p); err != nil {
-				w.unknown("unreadable protected-room policy")
+			if err := json.Unmarshal(e.Value(), &p); err != nil || p == nil { // null is no list either
+				w.unknown("unreadable value")
 				continue
 			}
 			w.set(p)

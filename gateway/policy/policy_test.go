@@ -155,7 +155,7 @@ func TestMalformedFailsClosed(t *testing.T) {
 	put(t, kv, protected)
 	w := start(t, nc)
 	now(t, w, protected)
-	for _, bad := range []string{"not json", `{"team-*":true}`, `["team-*",1]`} {
+	for _, bad := range []string{"not json", `{"team-*":true}`, `["team-*",1]`, "null", ""} {
 		put(t, kv, bad)
 		eventually(t, w, unknown)
 		now(t, start(t, nc), unknown)
