@@ -29,9 +29,10 @@ func (e Env) Redacted() string { return Redact(e.URL) }
 // FromEnv reads NATS_URL, one credential (NATS_CREDS, NATS_NKEY,
 // NATS_USER with NATS_PASSWORD, or NATS_TOKEN) and TLS (NATS_TLS_CA,
 // NATS_TLS_CERT with NATS_TLS_KEY). Files are read and parsed now, so a bad
-// one stops the process at start naming its variable; nats.go reads them
-// again at each (re)connect, which picks up rotated certificates and
-// credentials. Errors never carry a secret.
+// one stops the process at start naming its variable; nats.go reads TLS and
+// .creds files again at each (re)connect, which picks up renewed
+// certificates and user JWTs (an NKey's public key is taken once). Errors
+// never carry a secret.
 func FromEnv() (Env, error) {
 	e := Env{URL: env.String("NATS_URL", DefaultURL)}
 	var errs []error
