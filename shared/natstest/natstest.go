@@ -45,6 +45,35 @@ func StartOn(t testing.TB, port int) *server.Server {
 	return s
 }
 
+// StartConfig runs a server from a nats-server configuration file (its
+// $VARIABLE references resolve from the environment), on 127.0.0.1 with a
+// random port, JetStream storage in a temporary directory and monitoring
+// off, whatever the file says. It stops at test end.
+func StartConfig(t testing.TB, path string) *server.Server {
+	t.Helper()
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats-server config %s: %v", path, err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", -1
+	opts.HTTPPort, opts.HTTPSPort = 0, 0
+	opts.StoreDir = t.TempDir()
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
 // Cluster runs n servers routed to each other on loopback, with JetStream,
 // and waits until every route is up. They stop at test end.
 func Cluster(t testing.TB, n int) []*server.Server {

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,12 +40,13 @@ func run(log *slog.Logger) error {
 		debug.SetGCPercent(50)
 	}
 	cfg, err := server.FromEnv()
-	if err != nil {
+	ne, nerr := natsconn.FromEnv() // NATS_URL again, with credentials and TLS
+	if err = errors.Join(err, nerr); err != nil {
 		return err
 	}
 	closed := make(chan struct{})
-	opts := append(server.NATSOptions(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
-	nc, err := natsconn.Connect(cfg.NATSURL, "gateway", log, opts...)
+	opts := append(append(ne.Options, server.NATSOptions()...), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	nc, err := natsconn.Connect(ne.URL, "gateway", log, opts...)
 	if err != nil {
 		return err
 	}
@@ -58,7 +60,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", cfg.NATSURL, "id", g.ID())
+	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", ne.Redacted(), "id", g.ID())
 	if cfg.AdminAddr != "" {
 		aln, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
@@ -77,6 +79,9 @@ func run(log *slog.Logger) error {
 	select {
 	case err := <-errc:
 		return err
+	case <-closed:
+		// nats.go gave up: the server refused the credentials.
+		return fmt.Errorf("nats connection closed: %v", nc.LastError())
 	case <-ctx.Done():
 	}
 

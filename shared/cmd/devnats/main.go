@@ -19,9 +19,10 @@ func main() {
 	port := flag.Int("port", 4222, "client port")
 	monitor := flag.Int("monitor", 8222, "HTTP monitoring port (0 disables)")
 	store := flag.String("store", filepath.Join(os.TempDir(), "wsgate-devnats"), "JetStream storage directory")
+	config := flag.String("config", "", "nats-server configuration file, e.g. deployments/nats/wsgate.conf; the flags above override it when given")
 	flag.Parse()
 
-	s, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: "devnats",
 		Host:       *host,
 		Port:       *port,
@@ -30,7 +31,15 @@ func main() {
 		NoSigs:     true,
 		JetStream:  true,
 		StoreDir:   *store,
-	})
+	}
+	if *config != "" {
+		var err error
+		if opts, err = fromFile(*config, *host, *port, *monitor, *store); err != nil {
+			slog.Error("nats-server config", "file", *config, "err", err)
+			os.Exit(1)
+		}
+	}
+	s, err := server.NewServer(opts)
 	if err != nil {
 		slog.Error("nats-server config", "err", err)
 		os.Exit(1)
@@ -48,4 +57,27 @@ func main() {
 	<-sig
 	s.Shutdown()
 	s.WaitForShutdown()
+}
+
+// fromFile loads a nats-server configuration, as `nats-server -c` would,
+// with the flags the user gave on top.
+func fromFile(path, host string, port, monitor int, store string) (*server.Options, error) {
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	opts.NoSigs = true
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "host":
+			opts.Host, opts.HTTPHost = host, host
+		case "port":
+			opts.Port = port
+		case "monitor":
+			opts.HTTPPort = monitor
+		case "store":
+			opts.StoreDir = store
+		}
+	})
+	return opts, nil
 }

@@ -55,10 +55,13 @@ func run(role string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	url := env.String("NATS_URL", natsconn.DefaultURL)
+	ne, err := natsconn.FromEnv()
+	if err != nil {
+		return err
+	}
 	closed := make(chan struct{})
-	nc, err := natsconn.Connect(url, "worker-"+role, log,
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	nc, err := natsconn.Connect(ne.URL, "worker-"+role, log,
+		append(ne.Options, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))...)
 	if err != nil {
 		return err
 	}
@@ -83,9 +86,15 @@ func run(role string, log *slog.Logger) error {
 		defer srv.Close()
 		log.Info("admin listening", "addr", ln.Addr().String())
 	}
-	log.Info("worker started", "nats", url, "id", svc.Info().ID, "version", version)
+	log.Info("worker started", "nats", ne.Redacted(), "id", svc.Info().ID, "version", version)
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-closed:
+		// nats.go gave up: the server refused the credentials.
+		_ = svc.Stop()
+		return fmt.Errorf("nats connection closed: %v", nc.LastError())
+	}
 
 	// Stop drains the endpoint subscriptions: no new requests, the ones
 	// already delivered are answered. Then drain the connection itself.
