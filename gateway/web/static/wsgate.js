@@ -35,11 +35,11 @@
  * stays "connecting" until the socket is confirmed: by a first frame from the
  * gateway, or by staying open for `confirmAfter` ms (250) with no close. The
  * gateway writes a refusal's close right behind the upgrade (measured by the
- * e2e test, Chromium over loopback on a shared 2-core machine: the close
- * event comes under 1 ms after open, median, at most 4 ms); one held up
- * longer than confirmAfter, by a lost TCP segment on a slow path, shows as an
- * "open" followed by a close. Nothing is written to a socket before it is
- * confirmed, so a refusal loses no frame.
+ * e2e test, Chromium over loopback on a shared, loaded 2-core machine: the
+ * close event comes under 1 ms after open, median; the most seen, 7 ms). A
+ * refusal's close held up longer than confirmAfter, by a lost TCP segment on
+ * a slow path, shows as an "open" followed by a close. Nothing is written to
+ * a socket before it is confirmed, so a refusal loses no frame.
  *
  * States and events (listen with on(type, fn), which returns an unsubscribe
  * function, or pass onState / onMessage / onClose / onError / onUndelivered in
