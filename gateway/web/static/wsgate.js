@@ -36,7 +36,7 @@
  * gateway, or by staying open for `confirmAfter` ms (250) with no close. The
  * gateway writes a refusal's close right behind the upgrade (measured by the
  * e2e test, Chromium over loopback on a shared, loaded 2-core machine: the
- * close event comes under 1 ms after open, median; the most seen, 7 ms). A
+ * close event comes about 1 ms after open, median; the most seen, 7 ms). A
  * refusal's close held up longer than confirmAfter, by a lost TCP segment on
  * a slow path, shows as an "open" followed by a close. Nothing is written to
  * a socket before it is confirmed, so a refusal loses no frame.
