@@ -1,6 +1,7 @@
 // Unit tests of /client/wsgate.js in Node with a fake WebSocket: the
-// close-code policy, backoff, token refresh and the bounded send queue.
-import { before, describe, it } from "node:test";
+// close-code policy, backoff, token refresh, the bounded send queue, the
+// confirmation of an upgraded socket and the replay of the current state.
+import { afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -61,6 +62,12 @@ function fakeSocket() {
   return { FakeWS, sockets };
 }
 
+// Every client a test made is closed after it, also when the test failed
+// half-way: a client left retrying would keep the runner alive.
+const made = [];
+
+// client makes a client on a fake socket. Unless a test passes confirmAfter,
+// the fake's serverOpen() is an accepted socket at once (confirmAfter: 0).
 function client(opts = {}) {
   const f = fakeSocket();
   const states = [];
@@ -69,9 +76,11 @@ function client(opts = {}) {
     baseDelay: 10,
     maxDelay: 40,
     stableAfter: 50,
+    confirmAfter: 0,
     onState: (s) => states.push(s),
     ...opts,
   });
+  made.push(c);
   return { c, sockets: f.sockets, states };
 }
 
@@ -84,6 +93,10 @@ const until = async (fn, ms = 2000) => {
 };
 
 describe("wsgate.js client", () => {
+  afterEach(() => {
+    for (const c of made.splice(0)) c.close();
+  });
+
   it("resolves relative URLs against the page, http to ws", () => {
     assert.equal(ws.resolveURL("/ws/room/a", "http://h:8080/x/y"), "ws://h:8080/ws/room/a");
     assert.equal(ws.resolveURL("ws", "https://h/app/"), "wss://h/app/ws");
@@ -256,6 +269,114 @@ describe("wsgate.js client", () => {
     c.retryNow();
     assert.equal(c.state, "connecting");
     await until(() => sockets.length === 2);
+    c.close();
+  });
+
+  it("is not open until the upgraded socket is confirmed; nothing is written before", async () => {
+    const { sockets, states, c } = client({ confirmAfter: 40, queueSize: 4 });
+    assert.equal(c.send("a"), true);
+    sockets[0].serverOpen();
+    assert.equal(c.state, "connecting");
+    assert.equal(c.protocol, "");
+    assert.equal(c.send("b"), true, "queued while unconfirmed");
+    assert.deepEqual(sockets[0].sent, []);
+    await until(() => c.state === "open");
+    assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+    assert.deepEqual(sockets[0].sent, ["a", "b"]);
+    assert.equal(c.protocol, "wsgw");
+    c.close();
+  });
+
+  it("queued frames go out before those an open listener sends", () => {
+    const { sockets, c } = client({ confirmAfter: 0 });
+    c.on("state", (s) => s.state === "open" && c.send("from the listener"));
+    c.send("queued");
+    sockets[0].serverOpen();
+    assert.deepEqual(sockets[0].sent, ["queued", "from the listener"]);
+  });
+
+  it("a frame from the gateway confirms the socket at once, open before the message", () => {
+    const seen = [];
+    const { sockets, c } = client({ confirmAfter: 60000, onMessage: (m) => seen.push(`message ${m.data}`) });
+    c.on("state", (s) => seen.push(`state ${s.state}`));
+    c.send("q");
+    sockets[0].serverOpen();
+    sockets[0].serverSend("ok");
+    assert.deepEqual(seen, ["state open", "message ok"]);
+    assert.deepEqual(sockets[0].sent, ["q"]);
+    c.close();
+  });
+
+  it("a refusal right after the upgrade is never open; the queue waits for the accepted socket", async () => {
+    const { sockets, states, c } = client({ confirmAfter: 30 });
+    c.send("one");
+    c.send("two");
+    for (let i = 0; i < 2; i++) {
+      await until(() => sockets.length === i + 1);
+      sockets[i].serverOpen();
+      sockets[i].serverClose(1013, "too many connections");
+      assert.deepEqual(sockets[i].sent, []);
+    }
+    await until(() => sockets.length === 3);
+    assert.ok(!states.some((s) => s.state === "open"), "never open while refused");
+    assert.equal(c.queued, 2);
+    sockets[2].serverOpen();
+    await until(() => c.state === "open");
+    assert.deepEqual(sockets[2].sent, ["one", "two"]);
+    assert.equal(states.filter((s) => s.state === "open").length, 1);
+    c.close();
+  });
+
+  it("a final refusal hands the queue back in undelivered, before closed", async () => {
+    const events = [];
+    const { sockets, c } = client({
+      confirmAfter: 30,
+      onState: (s) => events.push(`state ${s.state}`),
+      onUndelivered: (u) => events.push(`undelivered ${u.code} ${u.reason} ${u.frames.join(",")}`),
+    });
+    c.send("x");
+    c.send("y");
+    sockets[0].serverOpen();
+    sockets[0].serverClose(4401, "unauthorized");
+    assert.deepEqual(events, ["state connecting", "undelivered 4401 unauthorized x,y", "state closed"]);
+    assert.equal(c.queued, 0);
+    assert.equal(c.send("z"), false);
+    await sleep(50);
+    assert.deepEqual(sockets[0].sent, []);
+  });
+
+  it("close() hands back what is queued; nothing when the queue is empty", () => {
+    const got = [];
+    const { c } = client({ onUndelivered: (u) => got.push(u) });
+    c.send("pending");
+    c.close(1000, "bye");
+    assert.deepEqual(got, [{ frames: ["pending"], code: 1000, reason: "bye" }]);
+    const empty = client({ onUndelivered: (u) => got.push(u) });
+    empty.c.close();
+    assert.equal(got.length, 1);
+  });
+
+  it("a state listener added after connect() gets the current state once, in a microtask", async () => {
+    const { sockets, c } = client();
+    const seen = [];
+    const off = c.on("state", (s) => seen.push(s.state));
+    assert.deepEqual(seen, [], "not during on()");
+    await Promise.resolve();
+    assert.deepEqual(seen, ["connecting"]);
+    sockets[0].serverOpen();
+    assert.deepEqual(seen, ["connecting", "open"]);
+    off();
+
+    // A listener removed before the microtask, or one that saw a newer
+    // state first, gets no replay.
+    const removed = [];
+    c.on("state", (s) => removed.push(s.state))();
+    const newer = [];
+    c.on("state", (s) => newer.push(s.state));
+    sockets[0].serverClose(1006);
+    await Promise.resolve();
+    assert.deepEqual(removed, []);
+    assert.deepEqual(newer, ["reconnecting"]);
     c.close();
   });
 

@@ -69,11 +69,14 @@ async function say(page, text) {
   await page.waitForFunction(() => document.getElementById("chat-input").value === "", null, { timeout: 5000 });
 }
 
-/** Waits for a chat message with this exact text and returns its sender name. */
+/**
+ * Waits for a chat message with this exact text that came from the room (for
+ * the sender: not one still sending or not delivered) and returns its sender name.
+ */
 async function seeMessage(page, text, timeout = 10000) {
   const handle = await page.waitForFunction(
     (t) => {
-      for (const li of document.querySelectorAll("#chat-messages li.msg")) {
+      for (const li of document.querySelectorAll("#chat-messages li.msg:not(.pending, .failed)")) {
         if (li.querySelector(".text")?.textContent === t) return li.querySelector(".who").textContent;
       }
       return false;
@@ -200,6 +203,8 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
     assert.equal(await statusOf(page, "private"), "closed");
     assert.equal(await page.getAttribute("#private-status", "data-attempts"), "1");
     assert.equal(await page.textContent("#private-connect"), "Connect");
+    // The refused socket was never shown as open.
+    assert.equal(await page.locator("#private-log li", { hasText: /^.open \(/ }).count(), 0, "no 'open' for a refused socket");
 
     await page.fill("#private-token", "secret");
     await page.click("#private-connect");
@@ -264,6 +269,193 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
       assert.ok(fs.statSync(path.join(shots, f)).size > 10000, `${f} written`);
     }
     await phone.context().close();
+  }));
+
+  it("(e) wsgate.js never reports a refused socket open, and keeps or hands back what was queued", { timeout: 60000 }, withLogs(async () => {
+    const page = await newPage();
+    await page.goto(g1.url + "/");
+
+    // The gateway really completes the upgrade before it refuses: the
+    // browser's own WebSocket sees open, then the refusal close. The gap
+    // between the two is what the client's confirmAfter window must cover.
+    const raw = await page.evaluate(async () => {
+      const url = new URL("/ws/private", location.href).href.replace(/^http/, "ws");
+      const gaps = [];
+      let opened = 0;
+      const codes = new Set();
+      for (let i = 0; i < 20; i++) {
+        await new Promise((resolve) => {
+          const ws = new WebSocket(url, ["wsgw", "wsgw.refusal-codes", "bearer.not-the-token"]);
+          let t0 = 0;
+          ws.onopen = () => {
+            opened++;
+            t0 = performance.now();
+          };
+          ws.onclose = (e) => {
+            if (t0) gaps.push(performance.now() - t0);
+            codes.add(e.code);
+            resolve();
+          };
+        });
+      }
+      return { opened, codes: [...codes], gaps };
+    });
+    assert.deepEqual({ opened: raw.opened, codes: raw.codes }, { opened: 20, codes: [4401] }, "a refusal is an upgrade closed at once");
+    const sorted = raw.gaps.sort((a, b) => a - b);
+    console.log(`# refusal: open-to-close gap in Chromium over loopback, 20 sockets: median ${sorted[10].toFixed(1)} ms, max ${sorted[19].toFixed(1)} ms`);
+
+    // A final refusal (4401): no "open", and the frame queued before it is
+    // handed back in "undelivered", not silently dropped.
+    const final = await page.evaluate(async () => {
+      const { connect } = await import("/client/wsgate.js");
+      const log = [];
+      return new Promise((resolve) => {
+        const c = connect("/ws/private", {
+          token: "not-the-token",
+          onState: (s) => {
+            log.push(`state ${s.state}${s.code ? " " + s.code : ""}`);
+            if (s.state === "closed") resolve({ log, queued: c.queued, lateSend: c.send("late") });
+          },
+        });
+        c.on("undelivered", (u) => log.push(`undelivered ${u.code} ${JSON.stringify(u.frames)}`));
+        log.push(`send ${c.send("queued before the refusal")}`);
+      });
+    });
+    assert.deepEqual(final, {
+      log: ["state connecting", "send true", 'undelivered 4401 ["queued before the refusal"]', "state closed 4401"],
+      queued: 0,
+      lateSend: false,
+    });
+
+    // Refusals to try again later (1013, here: the auth worker is down):
+    // never "open", and the queued frame waits for the socket that is
+    // accepted, where the worker answers it.
+    await stack.stopWorker("auth");
+    try {
+      await page.evaluate(async () => {
+        const { connect } = await import("/client/wsgate.js");
+        const t = (window.retained = { log: [], messages: [] });
+        const c = connect("/ws/private", {
+          token: "secret",
+          baseDelay: 100,
+          maxDelay: 300,
+          onState: (s) => t.log.push(`${s.state}${s.code ? " " + s.code : ""}`),
+          onMessage: (m) => t.messages.push(m.data),
+        });
+        t.client = c;
+        t.sent = c.send("kept across refusals");
+      });
+      await page.waitForFunction(() => window.retained.log.filter((l) => l === "reconnecting 1013").length >= 3, null, { timeout: 15000, polling: 20 });
+      const during = await page.evaluate(() => ({ log: window.retained.log, sent: window.retained.sent, queued: window.retained.client.queued }));
+      assert.equal(during.sent, true);
+      assert.equal(during.queued, 1, "the frame is still queued");
+      assert.ok(!during.log.includes("open"), `no open while refused: ${during.log.join(", ")}`);
+    } finally {
+      await stack.startWorkers(["auth"]);
+    }
+    await page.waitForFunction(() => window.retained.messages.length >= 2, null, { timeout: 15000, polling: 20 });
+    const after = await page.evaluate(() => {
+      window.retained.client.close();
+      return { log: window.retained.log, messages: window.retained.messages };
+    });
+    assert.deepEqual(after.messages, ["ok", "echo: kept across refusals"]);
+    assert.equal(after.log.filter((l) => l === "open").length, 1, after.log.join(", "));
+    assert.deepEqual(after.log.slice(-2), ["open", "closed 1000"]);
+    await page.context().close();
+  }));
+
+  it("(f) the README example sees connecting, then open", { timeout: 30000 }, withLogs(async () => {
+    const page = await newPage();
+    await page.goto(g2.url + "/");
+    const states = await page.evaluate(async (room) => {
+      const { connect } = await import("/client/wsgate.js");
+      const chat = connect(`/ws/room/${room}`, { token: async () => "secret" });
+      const seen = [];
+      await new Promise((resolve) => {
+        chat.on("state", (s) => {
+          seen.push(s.state);
+          if (s.state === "open") resolve();
+        });
+      });
+      const result = [...seen];
+      chat.close();
+      return result;
+    }, ROOM);
+    assert.deepEqual(states, ["connecting", "open"]);
+    await page.context().close();
+  }));
+
+  it("(g) a message sent while the room has no worker is shown as not delivered; Retry delivers it", { timeout: 90000 }, withLogs(async () => {
+    assert.ok(page1 && page2, "needs (a)");
+    const phone = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await joinRoom(phone, g2.url, "Dana");
+    const opens = (page) => page.locator("#chat-messages li.sys.good").count();
+    const opens1 = await opens(page1);
+
+    await stack.stopWorker("room");
+    let restarted = false;
+    try {
+      await say(page1, "anyone there?");
+      const failed = page1.locator("#chat-messages li.msg.mine.failed", { hasText: "anyone there?" });
+      await failed.waitFor({ timeout: 10000 });
+      assert.match(await failed.locator(".delivery").textContent(), /Not delivered.*1013/);
+      // The gateway closed the socket (1013); the page reconnects by itself.
+      await waitState(page1, "chat", "open", 15000);
+      await waitFor(async () => (await opens(page1)) > opens1, { timeout: 10000, what: "page 1 to reconnect" });
+      const retry = failed.locator("button.retry");
+      assert.equal(await retry.isEnabled(), true, "Retry is offered once connected again");
+
+      await say(phone, "hello, is this thing on?");
+      const failedPhone = phone.locator("#chat-messages li.msg.mine.failed", { hasText: "hello, is this thing on?" });
+      await failedPhone.waitFor({ timeout: 10000 });
+      await waitState(phone, "chat", "open", 15000);
+      await page1.evaluate(() => document.activeElement?.blur());
+      await phone.evaluate(() => document.activeElement?.blur());
+      await page1.screenshot({ path: path.join(shots, "laptop-not-delivered.png") });
+      await phone.screenshot({ path: path.join(shots, "phone-not-delivered.png") });
+      // Nobody received it.
+      for (const p of [page2, phone]) {
+        assert.equal(await p.locator("#chat-messages li.msg", { hasText: "anyone there?" }).count(), 0);
+      }
+
+      await stack.startWorkers(["room"]);
+      restarted = true;
+      await retry.click();
+      assert.equal(await seeMessage(page2, "anyone there?"), "Alice");
+      assert.equal(await seeMessage(page1, "anyone there?"), "Alice");
+      const mine = page1.locator("#chat-messages li.msg.mine", { hasText: "anyone there?" });
+      assert.equal(await mine.count(), 1, "the retried message is shown once");
+      assert.equal(await mine.locator("button.retry").count(), 0);
+      assert.equal(await page2.locator("#chat-messages li.msg", { hasText: "anyone there?" }).count(), 1, "delivered once");
+    } finally {
+      if (!restarted) await stack.startWorkers(["room"]);
+    }
+    await phone.context().close();
+  }));
+
+  it("(h) a message the room never answers (its worker frozen) is marked not confirmed; Retry delivers it", { timeout: 60000 }, withLogs(async () => {
+    assert.ok(page1 && page2, "needs (a)");
+    stack.signalWorker("room", "SIGSTOP");
+    let frozen = true;
+    try {
+      await say(page1, "still there?");
+      const li = page1.locator("#chat-messages li.msg.mine", { hasText: "still there?" });
+      await li.locator(".delivery-text", { hasText: "Sending…" }).waitFor({ timeout: 5000 });
+      // The gateway drops the frame after GATEWAY_WORKER_TIMEOUT (5 s) and
+      // says nothing; the page gives up waiting for the echo after 10 s.
+      await page1.locator("#chat-messages li.msg.mine.failed", { hasText: "still there?" }).waitFor({ timeout: 20000 });
+      assert.equal(await li.locator(".delivery-text").textContent(), "Not confirmed: no answer in 10 s");
+      assert.equal(await statusOf(page1, "chat"), "open", "the connection stayed up");
+      stack.signalWorker("room", "SIGCONT");
+      frozen = false;
+      await li.locator("button.retry").click();
+      assert.equal(await seeMessage(page2, "still there?"), "Alice");
+      assert.equal(await seeMessage(page1, "still there?"), "Alice");
+      assert.equal(await li.count(), 1);
+      assert.equal(await page2.locator("#chat-messages li.msg", { hasText: "still there?" }).count(), 1, "delivered once");
+    } finally {
+      if (frozen) stack.signalWorker("room", "SIGCONT");
+    }
   }));
 
   it("no script errors or CSP violations in any page", () => {

@@ -1,12 +1,24 @@
 // The wsgate demo page: a chat room, the echo route and the private route,
 // each on its own WsgateClient. Message content only ever reaches the page
 // through textContent (never innerHTML).
+//
+// A chat message the user sends is shown at once, as sending, and counts as
+// delivered only when the room sends it back (the room worker broadcasts to
+// every member, the sender too). If the connection closes first (1013 when
+// the room has no worker) or nothing comes back in time, it is marked not
+// delivered, with a Retry button.
 import { connect, CloseCodes } from "/client/wsgate.js";
 
 const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME_MAX = 32;
 const BACKOFF = { baseDelay: 500, maxDelay: 10000 };
 const clientId = Math.random().toString(36).slice(2, 10);
+// Longer than the gateway's default GATEWAY_WORKER_TIMEOUT (5 s), after
+// which it drops a frame without telling the client.
+const DELIVERY_TIMEOUT = 10000;
+const SLOW_SEND = 1000; // "Sending…" shows after this long
+// Close codes with which the gateway discards the frame it was handling.
+const DISCARDED = new Set([1007, 1008, 1009, 1013]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -87,6 +99,7 @@ const chat = {
   name: "",
   wasOpen: false,
   lastOpen: false,
+  open: false,
   status: new StatusView($("chat-status")),
   list: $("chat-messages"),
 };
@@ -103,7 +116,11 @@ function addChatItem(node) {
   if (empty) empty.remove();
   const settle = scrollToEnd(chat.list);
   chat.list.append(node);
-  while (chat.list.children.length > 500) chat.list.firstElementChild.remove();
+  while (chat.list.children.length > 500) {
+    const old = chat.list.firstElementChild;
+    forget(old.dataset.id);
+    old.remove();
+  }
   settle();
 }
 
@@ -119,7 +136,7 @@ function hue(s) {
   return h;
 }
 
-// parse turns a frame into {name, text, mine, kind}.
+// parse turns a frame into {name, text, mine, id, kind}.
 function parse(data, binary) {
   if (binary) {
     const bytes = new Uint8Array(data);
@@ -130,7 +147,8 @@ function parse(data, binary) {
       const m = JSON.parse(data);
       if (m && typeof m === "object" && typeof m.text === "string") {
         const name = typeof m.name === "string" && m.name.trim() ? m.name.trim().slice(0, NAME_MAX) : "anonymous";
-        return { name, text: m.text, mine: m.client === clientId, kind: "chat" };
+        const id = typeof m.id === "string" ? m.id.slice(0, 64) : "";
+        return { name, text: m.text, mine: m.client === clientId, id, kind: "chat" };
       }
     } catch {
       // not JSON after all: plain text
@@ -139,8 +157,7 @@ function parse(data, binary) {
   return { name: "", text: data, kind: "plain" };
 }
 
-function renderMessage(data, binary) {
-  const m = parse(data, binary);
+function messageItem(m) {
   const li = el("li", `msg m-${m.kind}${m.mine ? " mine" : ""}`);
   const meta = el("div", "meta");
   const who = el("span", "who", m.name || (m.kind === "binary" ? "binary" : "plain text"));
@@ -149,7 +166,106 @@ function renderMessage(data, binary) {
   if (m.mine) meta.append(el("span", "you", "you"));
   meta.append(el("time", "time", clock()));
   li.append(meta, el("p", "text", m.text));
+  return li;
+}
+
+function renderMessage(data, binary) {
+  const m = parse(data, binary);
+  if (m.mine && outbox.has(m.id)) {
+    delivered(outbox.get(m.id));
+    return;
+  }
+  addChatItem(messageItem(m));
+}
+
+// ---- my messages: sending, delivered (the room sent it back) or not ----
+
+const outbox = new Map(); // message id -> {id, li, payload, room, timer}
+let sentCount = 0;
+
+function forget(id) {
+  const entry = id && outbox.get(id);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  outbox.delete(id);
+}
+
+// sendChat sends text to the room and shows it as sending; false when the
+// client would not take it.
+function sendChat(text) {
+  const id = `${clientId}-${++sentCount}`;
+  const payload = JSON.stringify({ name: chat.name, text, client: clientId, id });
+  if (!chat.client || !chat.client.send(payload)) return false;
+  const li = messageItem({ name: chat.name, text, mine: true, kind: "chat" });
+  li.dataset.id = id;
+  const status = el("span", "delivery-text");
+  const retry = el("button", "retry", "Retry");
+  retry.type = "button";
+  retry.hidden = true;
+  retry.addEventListener("click", () => resend(entry));
+  const row = el("div", "delivery");
+  row.append(status, retry);
+  li.append(row);
+  const entry = { id, li, payload, room: chat.room, status, retry, timer: null };
+  outbox.set(id, entry);
+  pending(entry);
   addChatItem(li);
+  return true;
+}
+
+function pending(entry) {
+  entry.li.classList.remove("failed");
+  entry.li.classList.add("pending");
+  entry.status.textContent = "";
+  entry.retry.hidden = true;
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(() => {
+    entry.status.textContent = "Sending…";
+    entry.timer = setTimeout(() => failed(entry, `Not confirmed: no answer in ${DELIVERY_TIMEOUT / 1000} s`), DELIVERY_TIMEOUT - SLOW_SEND);
+  }, SLOW_SEND);
+}
+
+function delivered(entry) {
+  forget(entry.id);
+  entry.li.classList.remove("pending", "failed");
+  entry.li.querySelector(".delivery").remove();
+  entry.li.querySelector(".time").textContent = clock();
+}
+
+function failed(entry, text) {
+  clearTimeout(entry.timer);
+  entry.timer = null;
+  entry.li.classList.remove("pending");
+  entry.li.classList.add("failed");
+  entry.status.textContent = text;
+  entry.retry.hidden = false;
+  entry.retry.disabled = !canRetry(entry);
+}
+
+// failPending marks every message still sending as failed: the connection
+// that carried it closed (s is the client's state event) before the room
+// sent it back.
+function failPending(s) {
+  let text;
+  if (s.byClient) text = `Not confirmed: you left #${chat.room}`;
+  else if (DISCARDED.has(s.code)) text = `Not delivered: ${describeClose(s.code, s.reason)}`;
+  else text = `Not confirmed: connection closed (${describeClose(s.code, s.reason)})`;
+  for (const entry of outbox.values()) {
+    if (entry.li.classList.contains("pending")) failed(entry, text);
+  }
+}
+
+function canRetry(entry) {
+  return chat.open && entry.room === chat.room;
+}
+
+function refreshRetry() {
+  for (const entry of outbox.values()) entry.retry.disabled = !canRetry(entry);
+}
+
+function resend(entry) {
+  if (!canRetry(entry) || !chat.client.send(entry.payload)) return;
+  pending(entry);
 }
 
 function setChatJoined(joined) {
@@ -161,8 +277,10 @@ function setChatJoined(joined) {
 }
 
 function setChatOpen(open) {
+  chat.open = open;
   $("chat-input").disabled = !open;
   $("chat-send").disabled = !open;
+  refreshRetry();
   if (open && document.activeElement === document.body) $("chat-input").focus();
 }
 
@@ -216,6 +334,7 @@ function join() {
   client.on("state", (s) => {
     if (chat.client !== client) return;
     chat.status.update(s, `Connected to #${v.room} as ${v.name}`);
+    if (s.state !== "open") failPending(s);
     if (s.state === "open") {
       systemLine(chat.wasOpen ? `Reconnected to #${v.room}` : `Joined #${v.room} as ${v.name}`, "good");
       chat.wasOpen = true;
@@ -261,7 +380,7 @@ $("chat-form").addEventListener("submit", (e) => {
   const input = $("chat-input");
   const text = input.value.trim();
   if (!text || !chat.client) return;
-  if (chat.client.send(JSON.stringify({ name: chat.name, text, client: clientId }))) input.value = "";
+  if (sendChat(text)) input.value = "";
 });
 
 // ---- echo and private panels: a log of what went out and came in ----

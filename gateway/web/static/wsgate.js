@@ -30,15 +30,34 @@
  * (for instance after 4001, token expired). A token with characters that a
  * subprotocol cannot carry ends the client as a 4401 refusal would.
  *
+ * Accepted or refused. A refusal is an upgrade that the gateway closes at
+ * once, so the browser's "open" event does not mean accepted. The client
+ * stays "connecting" until the socket is confirmed: by a first frame from the
+ * gateway, or by staying open for `confirmAfter` ms (250) with no close. The
+ * gateway writes a refusal's close right behind the upgrade (measured by the
+ * e2e test, Chromium over loopback on a shared, loaded 2-core machine: the
+ * close event comes about 1 ms after open, median; the most seen, 7 ms). A
+ * refusal's close held up longer than confirmAfter, by a lost TCP segment on
+ * a slow path, shows as an "open" followed by a close. Nothing is written to
+ * a socket before it is confirmed, so a refusal loses no frame.
+ *
  * States and events (listen with on(type, fn), which returns an unsubscribe
- * function, or pass onState / onMessage / onClose / onError in the options):
+ * function, or pass onState / onMessage / onClose / onError / onUndelivered in
+ * the options):
  *   "state"   {state, attempt, ...}:
- *               connecting    a connection attempt is under way (attempt counts them, from 1)
- *               open          connected; send() writes at once
+ *               connecting    a connection attempt is under way (attempt counts them, from 1),
+ *                             up to the socket's confirmation (see above)
+ *               open          connected and accepted; send() writes at once
  *               reconnecting  {delay, retryAt (Date.now() ms), code, reason}: waiting to retry
  *               closed        {code, reason, byClient}: for good (close() or a final code)
+ *             A "state" listener added while the client already has a state
+ *             is called once with it, in a microtask (unless the state
+ *             changes first): connect(url).on("state", fn) sees "connecting".
  *   "message" {data, binary}: text frames as strings; binary frames as ArrayBuffer
  *   "close"   {code, reason, wasClean, retry}: every socket close, retried or not
+ *   "undelivered" {frames, code, reason}: the client closed for good with
+ *             frames still queued; frames holds them, oldest first, none of
+ *             them written to any socket. Comes just before "state" closed.
  *   "error"   {error}: the token function failed (then retried), a send failed, ...
  *
  * Close-code policy, after the socket closed (closePolicy() below says it in code):
@@ -65,11 +84,17 @@
  * "online" event.
  *
  * Sending. send() writes at once while open. While not open (connecting,
- * reconnecting) it queues the frame in a bounded queue of `queueSize` frames
- * (default 16; 0 turns queuing off) that is flushed, in order, when the next
- * connection opens, and returns true; when the queue is full, or the client
- * is closed, it returns false and drops the frame. The queue never grows past
- * queueSize; it is emptied when the client closes for good.
+ * which includes a new socket's confirmation, reconnecting) it queues the
+ * frame in a bounded queue of `queueSize` frames (default 16; 0 turns queuing
+ * off) that is kept across refused and failed attempts and flushed, in
+ * order, when a connection is confirmed, and returns true; when the queue is
+ * full, or the client is closed, it returns false and drops the frame. The
+ * queue never grows past queueSize. When the client closes for good, what is
+ * still queued is handed back in one "undelivered" event. So every frame
+ * send() took is either written to an accepted socket or handed back. A
+ * written frame is not acknowledged: one in flight when its connection
+ * drops may be lost (at most once); an application that must know has the
+ * other side answer it (the demo watches for its room's echo).
  *
  * Options (all optional):
  *   token        string | () => string | Promise<string>
@@ -79,6 +104,10 @@
  *   stableAfter  ms a connection must stay open to reset the backoff (5000)
  *   connectTimeout ms a handshake (or the token function) may take before the
  *                attempt counts as failed (15000)
+ *   confirmAfter ms an upgraded socket must stay open, with no frame from the
+ *                gateway, before it counts as accepted (250); 0 trusts the
+ *                browser's open event (for a server that never refuses after
+ *                an upgrade)
  *   maxRetries   retries in a row before giving up (Infinity)
  *   queueSize    frames send() may queue while not connected (16)
  *   autoConnect  start connecting at once (true); otherwise call open()
@@ -169,6 +198,9 @@ export class WsgateClient {
   #retryTimer = null;
   #stableTimer = null;
   #connectTimer = null;
+  #confirmTimer = null;
+  #stateSeq = 0; // counts state changes, so a replay never follows a newer state
+  #stateDetail = null; // the last "state" event
   #queue = [];
   #online = () => this.retryNow();
 
@@ -184,6 +216,7 @@ export class WsgateClient {
       maxDelay: 30000,
       stableAfter: 5000,
       connectTimeout: 15000,
+      confirmAfter: 250,
       maxRetries: Infinity,
       queueSize: 16,
       autoConnect: true,
@@ -192,7 +225,7 @@ export class WsgateClient {
     this.#url = resolveURL(url, this.#opts.base);
     this.#WS = this.#opts.WebSocket || globalThis.WebSocket;
     if (typeof this.#WS !== "function") throw new TypeError("wsgate: no WebSocket available");
-    for (const [type, key] of [["state", "onState"], ["message", "onMessage"], ["close", "onClose"], ["error", "onError"]]) {
+    for (const [type, key] of [["state", "onState"], ["message", "onMessage"], ["close", "onClose"], ["undelivered", "onUndelivered"], ["error", "onError"]]) {
       if (typeof this.#opts[key] === "function") this.on(type, this.#opts[key]);
     }
     if (this.#opts.autoConnect) this.open();
@@ -214,14 +247,27 @@ export class WsgateClient {
   /** Frames waiting in the send queue. */
   get queued() { return this.#queue.length; }
   /** The subprotocol the gateway chose ("wsgw"), or "" while not open. */
-  get protocol() { return this.#ws && this.#ws.readyState === OPEN ? this.#ws.protocol : ""; }
+  get protocol() { return this.#state === State.OPEN && this.#ws ? this.#ws.protocol : ""; }
   /** Bytes the browser has queued on the open socket. */
   get bufferedAmount() { return this.#ws ? this.#ws.bufferedAmount : 0; }
 
-  /** Adds a listener; returns a function that removes it. */
+  /**
+   * Adds a listener; returns a function that removes it. A "state" listener
+   * added once the client has a state gets it replayed, in a microtask.
+   */
   on(type, fn) {
     if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
-    this.#listeners.get(type).add(fn);
+    const set = this.#listeners.get(type);
+    if (set.has(fn)) return () => this.off(type, fn);
+    set.add(fn);
+    if (type === "state" && this.#stateDetail) {
+      // Asynchronous, so that the caller has on()'s return value first.
+      const seq = this.#stateSeq;
+      const detail = this.#stateDetail;
+      queueMicrotask(() => {
+        if (seq === this.#stateSeq && set.has(fn)) this.#call(fn, { ...detail });
+      });
+    }
     return () => this.off(type, fn);
   }
 
@@ -276,7 +322,6 @@ export class WsgateClient {
     this.#stopped = true;
     this.#watchNetwork(false);
     this.#clearTimers();
-    this.#queue = [];
     const ws = this.#ws;
     this.#ws = null;
     if (ws) {
@@ -287,6 +332,7 @@ export class WsgateClient {
         ws.close();
       }
     }
+    this.#handBack(code, reason);
     this.#setState(State.CLOSED, { code, reason, byClient: true });
   }
 
@@ -328,19 +374,21 @@ export class WsgateClient {
     ws.onopen = () => {
       clearTimeout(this.#connectTimer);
       this.#connectTimer = null;
-      this.#stableTimer = setTimeout(() => {
-        this.#stableTimer = null;
-        this.#failures = 0;
-      }, this.#opts.stableAfter);
-      this.#setState(State.OPEN, { protocol: ws.protocol });
-      const queued = this.#queue;
-      this.#queue = [];
-      for (const data of queued) {
-        if (this.#ws !== ws || ws.readyState !== OPEN) break;
-        ws.send(data);
+      if (!(this.#opts.confirmAfter > 0)) {
+        this.#accepted(ws);
+        return;
       }
+      // Upgraded, but maybe only to be refused: a refusal's close follows
+      // at once. Wait for it before calling the socket open.
+      this.#confirmTimer = setTimeout(() => {
+        this.#confirmTimer = null;
+        if (this.#ws === ws) this.#accepted(ws);
+      }, this.#opts.confirmAfter);
     };
     ws.onmessage = (e) => {
+      if (this.#ws !== ws) return;
+      // A refusal carries no frame: a frame proves the socket was accepted.
+      if (this.#state !== State.OPEN) this.#accepted(ws);
       const binary = typeof e.data !== "string";
       this.#emit("message", { data: e.data, binary });
     };
@@ -355,6 +403,35 @@ export class WsgateClient {
       if (retry) this.#retry(e.code, e.reason);
       else this.#finish(e.code, e.reason, false);
     };
+  }
+
+  // accepted writes out the queue, in order, then reports ws open: frames
+  // a state listener sends go after the older, queued ones.
+  #accepted(ws) {
+    clearTimeout(this.#confirmTimer);
+    this.#confirmTimer = null;
+    if (ws.readyState !== OPEN) return; // closing after all: its close event decides
+    this.#stableTimer = setTimeout(() => {
+      this.#stableTimer = null;
+      this.#failures = 0;
+    }, this.#opts.stableAfter);
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const data of queued) {
+      try {
+        ws.send(data);
+      } catch (error) {
+        this.#emit("error", { error });
+      }
+    }
+    this.#setState(State.OPEN, { protocol: ws.protocol });
+  }
+
+  // handBack empties the queue into one "undelivered" event.
+  #handBack(code, reason) {
+    const frames = this.#queue;
+    this.#queue = [];
+    if (frames.length > 0) this.#emit("undelivered", { frames, code, reason });
   }
 
   #retry(code, reason) {
@@ -375,7 +452,7 @@ export class WsgateClient {
     this.#stopped = true;
     this.#watchNetwork(false);
     this.#clearTimers();
-    this.#queue = [];
+    this.#handBack(code, reason);
     this.#setState(State.CLOSED, { code, reason, byClient });
   }
 
@@ -387,24 +464,29 @@ export class WsgateClient {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#connectTimer);
-    this.#retryTimer = this.#stableTimer = this.#connectTimer = null;
+    clearTimeout(this.#confirmTimer);
+    this.#retryTimer = this.#stableTimer = this.#connectTimer = this.#confirmTimer = null;
   }
 
   #setState(state, detail) {
     this.#state = state;
-    this.#emit("state", { state, attempt: this.#attempt, ...detail });
+    this.#stateSeq++;
+    this.#stateDetail = { state, attempt: this.#attempt, ...detail };
+    this.#emit("state", { ...this.#stateDetail });
   }
 
   #emit(type, detail) {
     const set = this.#listeners.get(type);
     if (!set) return;
-    for (const fn of [...set]) {
-      try {
-        fn(detail, this);
-      } catch (err) {
-        // A listener's bug must not break the client; report it on its own.
-        setTimeout(() => { throw err; });
-      }
+    for (const fn of [...set]) this.#call(fn, detail);
+  }
+
+  #call(fn, detail) {
+    try {
+      fn(detail, this);
+    } catch (err) {
+      // A listener's bug must not break the client; report it on its own.
+      setTimeout(() => { throw err; });
     }
   }
 }

@@ -233,6 +233,29 @@ export class Stack {
     });
   }
 
+  /**
+   * Stops the running worker of this kind (SIGTERM, wait for the exit) and
+   * waits until NATS no longer has it: its frames then find no responder.
+   */
+  async stopWorker(kind) {
+    const proc = this.procs.findLast((p) => p.name === `worker-${kind}` && p.running);
+    if (!proc) throw new Error(`no running ${kind} worker`);
+    const exit = await proc.stop("SIGTERM", 10000);
+    await waitFor(async () => !(await natsServices(this.natsPort, [kind], 300)).has(kind), {
+      timeout: 10000,
+      interval: 50,
+      what: `${kind} worker to leave NATS`,
+    });
+    return exit;
+  }
+
+  /** Sends signal (SIGSTOP freezes, SIGCONT thaws) to the running worker of this kind. */
+  signalWorker(kind, signal) {
+    const proc = this.procs.findLast((p) => p.name === `worker-${kind}` && p.running);
+    if (!proc) throw new Error(`no running ${kind} worker`);
+    proc.child.kill(signal);
+  }
+
   /** Starts (or restarts, on the same port) the gateway called name. */
   async startGateway(name, port) {
     port = port || this.gateways.get(name)?.port || (await freePort());
