@@ -332,9 +332,23 @@ func TestRefusalAsCloseCode(t *testing.T) {
 			t.Fatalf("refusal with %v was not an upgrade: %v", protos, err)
 		}
 		defer ws.Close()
+		// The client can tell at open that this upgrade is a refusal.
+		if ws.Subprotocol() != RefusalSubprotocol {
+			t.Fatalf("refusal with %v selected %q", protos, ws.Subprotocol())
+		}
 		return closeCode(t, ws, 3*time.Second)
 	}
 	refused := func(protos ...string) int { return refusedAt("/ws/private", protos...) }
+	// An accepted socket never selects it.
+	d := websocket.Dialer{Subprotocols: []string{"wsgw", RefusalSubprotocol, "bearer.secret"}}
+	ok, _, err := d.Dial(g.url+"/ws/private", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok.Subprotocol() != "wsgw" {
+		t.Fatalf("accepted socket selected %q", ok.Subprotocol())
+	}
+	ok.Close()
 	if code := refusedAt("/ws/room/a.b", RefusalSubprotocol); code != contract.CloseBadRequest {
 		t.Fatalf("bad room: %d", code)
 	}

@@ -347,14 +347,14 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 // code instead: the upgrade completes and the socket closes at once with
 // 4401 or 4403 (no or bad credentials, not allowed) or 1013 (try again
 // later), 4400 (bad room name) or 4404 (no such route). Method and origin
-// refusals stay plain HTTP.
+// refusals stay plain HTTP. Such an upgrade selects the subprotocol
+// RefusalSubprotocol; an accepted one never does.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
 	g.m.Refused.WithLabelValues(reason).Inc()
 	if code := refusalCode(status); code != 0 && reason != "origin" && offers(r, RefusalSubprotocol) && websocket.IsWebSocketUpgrade(r) {
-		var hdr http.Header
-		if p := g.creds.Extract(r).Subprotocol; p != "" {
-			hdr = http.Header{"Sec-Websocket-Protocol": {p}}
-		}
+		// The refusal is also the negotiated subprotocol, so a client
+		// knows at open, before the close arrives, that it was refused.
+		hdr := http.Header{"Sec-Websocket-Protocol": {RefusalSubprotocol}}
 		if ws, err := g.upgrader.Upgrade(w, r, hdr); err == nil {
 			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
 			_ = ws.Close()

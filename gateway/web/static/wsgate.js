@@ -31,15 +31,13 @@
  * subprotocol cannot carry ends the client as a 4401 refusal would.
  *
  * Accepted or refused. A refusal is an upgrade that the gateway closes at
- * once, so the browser's "open" event does not mean accepted. The client
- * stays "connecting" until the socket is confirmed: by a first frame from the
- * gateway, or by staying open for `confirmAfter` ms (250) with no close. The
- * gateway writes a refusal's close right behind the upgrade (measured by the
- * e2e test, Chromium over loopback on a shared, loaded 2-core machine: the
- * close event comes about 1 ms after open, median; the most seen, 7 ms). A
- * refusal's close held up longer than confirmAfter, by a lost TCP segment on
- * a slow path, shows as an "open" followed by a close. Nothing is written to
- * a socket before it is confirmed, so a refusal loses no frame.
+ * once, so the browser's "open" event alone does not mean accepted. The
+ * gateway tells them apart in the selected subprotocol: "wsgw.refusal-codes"
+ * for a refusal (its close follows), "wsgw" for an accepted socket, which
+ * the client reports open at once. A server that selects no subprotocol
+ * (a proxy that strips it, an older gateway) is confirmed by a first frame
+ * or by staying open for `confirmAfter` ms (250) with no close. Nothing is
+ * written to a socket before it is confirmed, so a refusal loses no frame.
  *
  * States and events (listen with on(type, fn), which returns an unsubscribe
  * function, or pass onState / onMessage / onClose / onError / onUndelivered in
@@ -104,10 +102,9 @@
  *   stableAfter  ms a connection must stay open to reset the backoff (5000)
  *   connectTimeout ms a handshake (or the token function) may take before the
  *                attempt counts as failed (15000)
- *   confirmAfter ms an upgraded socket must stay open, with no frame from the
- *                gateway, before it counts as accepted (250); 0 trusts the
- *                browser's open event (for a server that never refuses after
- *                an upgrade)
+ *   confirmAfter ms an upgraded socket that selected no subprotocol must stay
+ *                open, with no frame from the gateway, before it counts as
+ *                accepted (250); 0 trusts the browser's open event
  *   maxRetries   retries in a row before giving up (Infinity)
  *   queueSize    frames send() may queue while not connected (16)
  *   autoConnect  start connecting at once (true); otherwise call open()
@@ -374,7 +371,11 @@ export class WsgateClient {
     ws.onopen = () => {
       clearTimeout(this.#connectTimer);
       this.#connectTimer = null;
-      if (!(this.#opts.confirmAfter > 0)) {
+      // The gateway selects "wsgw.refusal-codes" only for an upgrade it is
+      // about to close as a refusal, and another subprotocol when it accepts:
+      // the close that follows decides.
+      if (ws.protocol === "wsgw.refusal-codes") return;
+      if (ws.protocol !== "" || !(this.#opts.confirmAfter > 0)) {
         this.#accepted(ws);
         return;
       }
