@@ -87,8 +87,8 @@ func (c *Conn) ping() {
 // socket, to be read at once afterwards. So time spent waiting earns
 // tokens without the burst cap (the frames read next may have been sent at
 // any moment of the wait), and tokens above the cap drain at the same rate
-// again once the gateway reads. Over any stretch of time the client still
-// gets no more than burst + rate × time frames through.
+// again once the gateway reads. Since it connected, the client still gets
+// no more than burst + rate × time frames through.
 //
 // Only the reader uses it, so it needs no lock. A nil bucket allows all.
 type bucket struct {
