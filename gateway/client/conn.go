@@ -7,20 +7,18 @@
 package client
 
 import (
-	"bytes"
-	"errors"
 	"io"
 	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsgate/wsgate/gateway/metrics"
+	"github.com/wsgate/wsgate/gateway/wsclose"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -33,9 +31,10 @@ type Options struct {
 	CloseGrace      time.Duration // how long to wait for the peer's close frame
 	PingInterval    time.Duration // 0 disables heartbeats
 	PongTimeout     time.Duration // a peer silent for PingInterval+PongTimeout is dropped
-	RatePerSecond   float64       // frames a client may send per second; 0 disables
+	RatePerSecond   float64       // frames (data, ping, pong) a client may send per second; 0 disables
 	RateBurst       int           // frames it may send at once above the rate
 	Metrics         *metrics.Gateway
+	Outbound        *Outbound // vets every worker message before it reaches the client
 }
 
 // Publisher is the part of *nats.Conn a client needs.
@@ -63,25 +62,32 @@ type Conn struct {
 	wake     chan struct{} // reply or close, to the waiting reader; made at the first frame
 	closing  atomic.Bool
 	once     sync.Once
-	pinger   *time.Timer
 	extended time.Time // when alive last moved the read deadline; reader only
+	limit    *bucket   // the client's frame budget; reader only
 
 	mu      sync.Mutex
 	queue   []frame
 	queued  int
 	writing bool
 	closed  bool
+	pinger  *time.Timer    // stopped, never re-armed, once closed
+	writers sync.WaitGroup // writer goroutines; none start once closed
+
+	// closeMu orders the close frames the gateway writes, so that the code
+	// recorded is the one that went out first (see sentClose).
+	closeMu sync.Mutex
 
 	// Stats, for the close log line.
 	framesIn, framesOut atomic.Uint64
 	bytesIn, bytesOut   atomic.Uint64
-	closeCode           atomic.Int32
+	sentCode, peerCode  atomic.Int32 // close codes that went out and came in
 }
 
 type frame struct {
 	typ  int
 	data []byte
 	pm   *websocket.PreparedMessage // a room broadcast, framed once for all members
+	code int                        // of a close frame
 }
 
 // Identity is what every frame of a client tells its worker, as headers.
@@ -117,7 +123,8 @@ func (c *Conn) Attach(ws *websocket.Conn) {
 	c.mu.Unlock()
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bufPool holds message buffers; those that grew past 64 KiB are not kept.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // Serve reads frames until the socket ends; it is the client's goroutine. Frames go to NATS one at a time:
 // the next is sent only after the worker answered the previous one (or the
@@ -125,78 +132,69 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // even when several worker instances share the work.
 func (c *Conn) Serve() {
 	c.ws.SetReadLimit(c.opts.MaxMessageBytes)
+	c.ws.SetCloseHandler(c.onClose)
+	c.limit = newBucket(c.opts.RatePerSecond, c.opts.RateBurst, time.Now())
 	c.startHeartbeat()
-	limit := newBucket(c.opts.RatePerSecond, c.opts.RateBurst)
 	var timer *time.Timer // the worker timeout, made at the first frame
-	drainRaw := false
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.closeCode.CompareAndSwap(0, int32(ce.Code))
-			}
-			drainRaw = errors.Is(err, websocket.ErrReadLimit)
-			if drainRaw {
-				c.closeCode.CompareAndSwap(0, contract.CloseMessageTooBig)
-			}
-			break
+			c.finish(c.readFailed(err))
+			return
 		}
 		if c.isClosing() {
 			// A close frame was sent: discard until the peer's close arrives.
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				drainRaw = errors.Is(err, websocket.ErrReadLimit)
-				break
+				c.finish(c.readFailed(err))
+				return
 			}
 			continue
 		}
 		c.alive()
 		if c.listenOnly {
 			// Refused before reading it: nobody ever receives the frame.
-			c.Close(contract.ClosePolicyViolation, "not allowed to publish")
+			c.Close(wsclose.New(contract.ClosePolicyViolation, "not allowed to publish"))
 			continue
 		}
-		if !limit.allow(time.Now()) {
+		if !c.limit.take(time.Now()) {
 			c.opts.Metrics.RateLimited.Inc()
-			c.Close(contract.ClosePolicyViolation, "rate limit exceeded")
+			c.Close(rateLimited)
 			continue
 		}
-		buf := bufPool.Get().(*bytes.Buffer)
-		buf.Reset()
+		bp := bufPool.Get().(*[]byte)
 		// Count decompressed bytes: the limit holds whatever the wire size.
-		_, err = buf.ReadFrom(io.LimitReader(r, c.opts.MaxMessageBytes+1))
-		switch {
-		case err != nil:
-			bufPool.Put(buf)
-			drainRaw = errors.Is(err, websocket.ErrReadLimit)
-			if drainRaw {
-				c.closeCode.Store(contract.CloseMessageTooBig)
-			}
-			c.finish(drainRaw)
-			return
-		case int64(buf.Len()) > c.opts.MaxMessageBytes:
-			c.Close(contract.CloseMessageTooBig, "message too big")
-		case typ == websocket.TextMessage && !utf8.Valid(buf.Bytes()):
-			c.Close(contract.CloseInvalidPayload, "text frame is not valid UTF-8")
-		default:
+		data, err := readMessage((*bp)[:0], r, c.opts.MaxMessageBytes, typ == websocket.TextMessage)
+		switch err {
+		case nil:
 			c.framesIn.Add(1)
-			c.bytesIn.Add(uint64(buf.Len()))
+			c.bytesIn.Add(uint64(len(data)))
 			c.opts.Metrics.FramesIn.Inc()
-			c.opts.Metrics.BytesIn.Add(float64(buf.Len()))
+			c.opts.Metrics.BytesIn.Add(float64(len(data)))
 			if timer == nil {
 				timer = time.NewTimer(time.Hour)
 				timer.Stop()
 			}
-			c.forward(typ, buf.Bytes(), timer)
+			c.limit.read(time.Now())
+			c.forward(typ, data, timer)
+			// While the gateway waited, the client's frames waited in the
+			// socket: that time does not count against the client.
+			c.limit.waited(time.Now())
 			// The peer was alive when it sent the frame; do not let the
 			// wait for its reply count as silence.
 			c.alive()
+		case errTooBig:
+			c.Close(wsclose.New(contract.CloseMessageTooBig, "message too big"))
+		case errInvalidUTF8:
+			c.Close(wsclose.New(contract.CloseInvalidPayload, "text frame is not valid UTF-8"))
+		default:
+			c.finish(c.readFailed(err))
+			return
 		}
-		if buf.Cap() <= 64<<10 {
-			bufPool.Put(buf)
+		if cap(data) <= 64<<10 {
+			*bp = data
+			bufPool.Put(bp)
 		}
 	}
-	c.finish(drainRaw)
 }
 
 // forward sends one frame to NATS and waits for its reply.
@@ -235,7 +233,7 @@ func (c *Conn) forward(typ int, data []byte, timer *time.Timer) {
 	// may reuse it as soon as this returns.
 	if err := c.pub.PublishMsg(msg); err != nil {
 		c.awaiting.Store(0)
-		c.Close(contract.CloseTryAgainLater, "backend unavailable")
+		c.Close(wsclose.New(contract.CloseTryAgainLater, "backend unavailable"))
 		return
 	}
 	start := time.Now()
@@ -266,16 +264,22 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 	if seq == 0 || !c.awaiting.CompareAndSwap(seq, 0) {
 		return
 	}
-	if msg.Header.Get("Status") == "503" {
+	switch {
+	case msg.Header.Get("Status") == "503":
 		// NATS "no responders": no worker subscribes to this subject.
 		c.opts.Metrics.NoResponders.Inc()
-		c.Close(contract.CloseTryAgainLater, "no worker available")
-	} else if msg.Header.Get(contract.HeaderBroadcast) != "" && c.ident.Broadcast != "" {
+		c.Close(wsclose.New(contract.CloseTryAgainLater, "no worker available"))
+	case c.opts.Outbound.ServiceError(msg):
+		// A NATS micro error: the worker could not handle the frame. Its
+		// description is for operators, not for the client.
+		c.Close(wsclose.New(contract.CloseInternalError, "worker error"))
+	case msg.Header.Get(contract.HeaderBroadcast) != "" && c.ident.Broadcast != "":
 		c.publishBroadcast(msg)
-	} else {
+		c.closeIfAsked(msg)
+	default:
 		// The reader, waiting for this reply, writes it (see drain): no
 		// writer goroutine is started for the common request/reply case.
-		c.deliver(msg, false)
+		c.deliver(msg, "reply", false)
 	}
 	select {
 	case c.wake <- struct{}{}:
@@ -287,9 +291,14 @@ func (c *Conn) Reply(seq uint64, msg *nats.Msg) {
 // with the identity only the gateway vouches for. It runs before the reader
 // is woken to send the next frame, on the same NATS connection, so one
 // sender's broadcasts reach every member in order, on any NATS server.
+// A body no member could take is not published.
 func (c *Conn) publishBroadcast(reply *nats.Msg) {
+	typ, ok := c.opts.Outbound.Broadcast(reply)
+	if !ok {
+		return
+	}
 	frame := contract.FrameText
-	if reply.Header.Get(contract.HeaderFrame) == contract.FrameBinary {
+	if typ == websocket.BinaryMessage {
 		frame = contract.FrameBinary
 	}
 	hdr := nats.Header{
@@ -306,30 +315,30 @@ func (c *Conn) publishBroadcast(reply *nats.Msg) {
 	}
 }
 
-// Deliver writes a worker's message to the client: a frame if it has
-// Wsgw-Frame, then a close if it has Wsgw-Close.
-func (c *Conn) Deliver(msg *nats.Msg) { c.deliver(msg, true) }
+// Deliver writes a worker's push to the client: a frame if it has
+// Wsgw-Frame (and passes the checks of Outbound), then a close if it has
+// Wsgw-Close.
+func (c *Conn) Deliver(msg *nats.Msg) { c.deliver(msg, "push", true) }
 
-func (c *Conn) deliver(msg *nats.Msg, start bool) {
-	switch msg.Header.Get(contract.HeaderFrame) {
-	case contract.FrameText:
-		c.send(websocket.TextMessage, msg.Data, start)
-	case contract.FrameBinary:
-		c.send(websocket.BinaryMessage, msg.Data, start)
+func (c *Conn) deliver(msg *nats.Msg, what string, start bool) {
+	if typ, ok := c.opts.Outbound.Frame(msg, what); ok {
+		c.enqueue(frame{typ: typ, data: msg.Data}, start)
 	}
+	c.closeIfAsked(msg)
+}
+
+// closeIfAsked closes the socket if msg has Wsgw-Close, with its body as
+// the reason; a code that may not go on the wire becomes 1000.
+func (c *Conn) closeIfAsked(msg *nats.Msg) {
 	if v := msg.Header.Get(contract.HeaderClose); v != "" {
-		code, err := strconv.Atoi(v)
-		if err != nil || code < 1000 || code > 4999 {
-			code = contract.CloseNormal
-		}
-		c.Close(code, string(msg.Data))
+		c.Close(wsclose.FromHeader(v, msg.Data))
 	}
 }
 
 // Send queues a data frame. data must not be modified afterwards: it may be
 // shared by every member of a room. A client whose queue passes
 // SendQueueBytes is closed; the frame is not queued.
-func (c *Conn) Send(typ int, data []byte) { c.send(typ, data, true) }
+func (c *Conn) Send(typ int, data []byte) { c.enqueue(frame{typ: typ, data: data}, true) }
 
 // SendPrepared queues a room broadcast framed once for every member; data
 // is its payload, for accounting.
@@ -337,12 +346,11 @@ func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
 	c.enqueue(frame{pm: pm, data: data}, true)
 }
 
-// send queues a frame; start runs a writer goroutine for it unless the
-// caller knows the reader will drain the queue itself.
-func (c *Conn) send(typ int, data []byte, start bool) {
-	c.enqueue(frame{typ: typ, data: data}, start)
-}
-
+// enqueue queues a frame; start runs a writer goroutine for it unless the
+// caller knows the reader will drain the queue itself. A frame always fits
+// an empty queue, so that a client that reads is never a slow consumer for
+// one frame larger than SendQueueBytes (frames from workers are at most
+// MaxMessageBytes, see Outbound).
 func (c *Conn) enqueue(f frame, start bool) {
 	data := f.data
 	c.mu.Lock()
@@ -350,10 +358,10 @@ func (c *Conn) enqueue(f frame, start bool) {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued+len(data) > c.opts.SendQueueBytes {
+	if c.queued > 0 && c.queued+len(data) > c.opts.SendQueueBytes {
 		c.mu.Unlock()
 		c.opts.Metrics.SlowConsumers.Inc()
-		c.closeNow(contract.CloseTryAgainLater, "slow consumer")
+		c.closeNow(wsclose.New(contract.CloseTryAgainLater, "slow consumer"))
 		return
 	}
 	c.queue = append(c.queue, f)
@@ -382,7 +390,11 @@ func (c *Conn) drain() {
 func (c *Conn) startWriter() {
 	if !c.writing && c.ws != nil {
 		c.writing = true
-		go c.write()
+		c.writers.Add(1)
+		go func() {
+			defer c.writers.Done()
+			c.write()
+		}()
 	}
 }
 
@@ -409,7 +421,7 @@ func (c *Conn) write() {
 			var err error
 			switch {
 			case f.typ == websocket.CloseMessage:
-				err = c.ws.WriteControl(f.typ, f.data, deadline)
+				err = c.sendClose(f.data, f.code, deadline)
 				// Give the peer CloseGrace to answer, then the reader ends.
 				_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
 			case f.typ == websocket.PingMessage:
@@ -445,25 +457,20 @@ func (c *Conn) write() {
 
 // Close sends a close frame after the frames already queued, then waits
 // CloseGrace for the peer's close. Only the first call has an effect.
-func (c *Conn) Close(code int, reason string) { c.close(code, reason, true) }
+func (c *Conn) Close(cl wsclose.Close) { c.close(cl, true) }
 
 // closeNow drops queued frames and closes: for a client that is not reading.
-func (c *Conn) closeNow(code int, reason string) { c.close(code, reason, false) }
+func (c *Conn) closeNow(cl wsclose.Close) { c.close(cl, false) }
 
-func (c *Conn) close(code int, reason string, flush bool) {
-	if len(reason) > 123 { // the most a close frame holds
-		reason = reason[:123]
-	}
+func (c *Conn) close(cl wsclose.Close, flush bool) {
 	c.once.Do(func() {
-		c.closeCode.Store(int32(code))
 		c.mu.Lock()
-		c.closed = true
+		c.setClosed()
 		if !flush {
 			c.queue, c.queued = nil, 0
 		}
-		c.queue = append(c.queue, frame{typ: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, reason)})
+		c.queue = append(c.queue, frame{typ: websocket.CloseMessage, data: cl.Payload(), code: cl.Code()})
 		c.startWriter()
-		c.signalClosing()
 		c.mu.Unlock()
 	})
 }
@@ -473,11 +480,27 @@ func (c *Conn) close(code int, reason string, flush bool) {
 func (c *Conn) markClosed() {
 	c.once.Do(func() {
 		c.mu.Lock()
-		c.closed = true
+		c.setClosed()
 		c.queue, c.queued = nil, 0
-		c.signalClosing()
 		c.mu.Unlock()
 	})
+}
+
+// setClosed refuses everything but the close frame from now on, stops the
+// ping timer for good and wakes a reader waiting for a reply. Callers hold
+// c.mu: ping checks closed under it before it re-arms the timer.
+func (c *Conn) setClosed() {
+	c.closed = true
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
+	c.closing.Store(true)
+	if c.wake != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Abort ends the connection at once, without a close handshake.
@@ -495,42 +518,36 @@ func (c *Conn) abort() {
 
 func (c *Conn) isClosing() bool { return c.closing.Load() }
 
-// signalClosing marks the client closing and wakes a reader waiting for a
-// reply. Callers hold c.mu.
-func (c *Conn) signalClosing() {
-	c.closing.Store(true)
-	if c.wake != nil {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// finish runs when the reader stops: the socket is closed for good.
+// finish runs when the reader stops: the socket is closed for good, and
+// the writer, if any, has stopped when it returns (so that Stats are final).
 func (c *Conn) finish(drainRaw bool) {
 	raw := c.ws.UnderlyingConn()
-	if c.pinger != nil {
-		c.pinger.Stop()
-	}
 	c.markClosed()
 	if drainRaw {
-		// gorilla already sent 1009 and stops parsing; read what the peer
-		// still sends so closing does not reset the connection and lose
-		// the close frame on its side.
+		// A close frame went out, but gorilla stopped parsing: read what the
+		// peer still sends, for at most CloseGrace, so that closing does not
+		// reset the connection and lose the close frame on its side.
 		_ = raw.SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
 		_, _ = io.Copy(io.Discard, raw)
 	}
 	_ = raw.Close()
+	c.writers.Wait()
 }
 
 // Stats are what a client did, for the line logged when it goes.
 type Stats struct {
 	FramesIn, FramesOut, BytesIn, BytesOut uint64
-	CloseCode                              int // 0: no close frame either way
+	// CloseCode is the code of the close frame the gateway sent, or if it
+	// sent none, the one the peer sent; 0 when no close frame went either
+	// way (1005: a close frame without a code).
+	CloseCode int
 }
 
 // Stats are reported when a client goes away.
 func (c *Conn) Stats() Stats {
-	return Stats{c.framesIn.Load(), c.framesOut.Load(), c.bytesIn.Load(), c.bytesOut.Load(), int(c.closeCode.Load())}
+	code := c.sentCode.Load()
+	if code == 0 {
+		code = c.peerCode.Load()
+	}
+	return Stats{c.framesIn.Load(), c.framesOut.Load(), c.bytesIn.Load(), c.bytesOut.Load(), int(code)}
 }

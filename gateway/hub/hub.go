@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -35,7 +36,12 @@ type Hub struct {
 	shards []chan *nats.Msg
 	seed   maphash.Seed
 	wg     sync.WaitGroup
+	check  Check
 }
+
+// Check vets a broadcast before any member gets it, once per message:
+// it returns the WebSocket message type, or false to drop it.
+type Check func(*nats.Msg) (typ int, ok bool)
 
 type room struct {
 	subject string
@@ -47,9 +53,20 @@ type room struct {
 	err     error                    // set before ready is closed
 }
 
-// New starts shards dispatch goroutines; Close stops them.
-func New(nc *nats.Conn, shards, shardQueue int) *Hub {
-	h := &Hub{nc: nc, rooms: map[string]*room{}, seed: maphash.MakeSeed()}
+// New starts shards dispatch goroutines; Close stops them. check vets each
+// broadcast; nil drops text that is not UTF-8 and unknown frame types.
+func New(nc *nats.Conn, shards, shardQueue int, check Check) *Hub {
+	if check == nil {
+		check = func(msg *nats.Msg) (int, bool) {
+			kind := msg.Header.Get(contract.HeaderFrame)
+			if kind == "" {
+				kind = contract.FrameText
+			}
+			typ, drop := client.FrameType(kind, msg.Data, 0)
+			return typ, drop == ""
+		}
+	}
+	h := &Hub{nc: nc, rooms: map[string]*room{}, seed: maphash.MakeSeed(), check: check}
 	for i := 0; i < shards; i++ {
 		ch := make(chan *nats.Msg, shardQueue)
 		h.shards = append(h.shards, ch)
@@ -166,9 +183,9 @@ func (h *Hub) fanOut(msg *nats.Msg) {
 	if v == nil {
 		return
 	}
-	typ := websocket.TextMessage
-	if msg.Header.Get(contract.HeaderFrame) == contract.FrameBinary {
-		typ = websocket.BinaryMessage
+	typ, ok := h.check(msg) // once for all members: a text frame that is not UTF-8 would break every browser
+	if !ok {
+		return
 	}
 	// Framed once, written to every member.
 	pm, err := websocket.NewPreparedMessage(typ, msg.Data)

@@ -50,7 +50,7 @@ func TestJoinFanOutLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	h := New(nc, 2, 16)
+	h := New(nc, 2, 16, nil)
 	defer h.Close()
 
 	a, b := newMember(), newMember()

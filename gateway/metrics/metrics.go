@@ -25,6 +25,8 @@ type Gateway struct {
 	SlowConsumers  prometheus.Counter
 	WorkerTimeouts prometheus.Counter
 	NoResponders   prometheus.Counter
+	WorkerDropped  *prometheus.CounterVec // reason
+	WorkerErrors   prometheus.Counter
 	WorkerLatency  prometheus.Histogram
 	AuthDecisions  *prometheus.CounterVec // outcome
 	AuthLatency    prometheus.Histogram
@@ -53,11 +55,13 @@ func NewGateway() *Gateway {
 	m.SlowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_slow_consumer_closes_total", Help: "Clients closed because their outbound queue was full."})
 	m.WorkerTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_timeouts_total", Help: "Frames dropped because no worker answered in time."})
 	m.NoResponders = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_no_responders_total", Help: "Frames no worker was subscribed for (client closed with 1013)."})
+	m.WorkerDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_worker_messages_dropped_total", Help: "Worker replies, pushes and broadcasts not sent to clients, by reason (invalid_utf8, frame_type, too_big); a broadcast counts once."}, []string{"reason"})
+	m.WorkerErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_errors_total", Help: "Replies that were NATS micro errors (Nats-Service-Error-Code); the client was closed with 1011."})
 	m.WorkerLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_worker_request_duration_seconds", Help: "Time from sending a frame to NATS to its worker's reply.", Buckets: latencyBuckets})
 	m.AuthDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_auth_decisions_total", Help: "Auth worker decisions, by outcome (ok, unauthorized, forbidden, unavailable)."}, []string{"outcome"})
 	m.AuthLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_auth_duration_seconds", Help: "Time to get an auth decision.", Buckets: latencyBuckets})
 	for _, c := range []prometheus.Collector{m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut,
-		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.WorkerTimeouts, m.NoResponders, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
+		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
 		f(c)
 	}
 	return m

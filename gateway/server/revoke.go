@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/wsclose"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -63,6 +64,7 @@ func (g *Gateway) onRevoke(msg *nats.Msg) {
 	if reason == "" {
 		reason = "revoked"
 	}
+	cl := wsclose.New(contract.CloseRevoked, reason) // any text a publisher sent, made a valid reason
 	var victims []*client.Conn
 	if req.User != "" {
 		victims = g.users.conns(req.User)
@@ -73,7 +75,7 @@ func (g *Gateway) onRevoke(msg *nats.Msg) {
 		}
 	}
 	for _, c := range victims {
-		c.Close(contract.CloseRevoked, reason)
+		c.Close(cl)
 	}
 	if len(victims) > 0 {
 		g.log.Info("revoked", "user", req.User, "conn", req.Conn, "closed", len(victims))

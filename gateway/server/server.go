@@ -27,6 +27,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/policy"
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/gateway/web"
+	"github.com/wsgate/wsgate/gateway/wsclose"
 	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/natsprobe"
 )
@@ -86,6 +87,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		RatePerSecond:   cfg.RatePerSecond,
 		RateBurst:       cfg.RateBurst,
 		Metrics:         g.m,
+		// No frame to a client is larger than what it may send or what its
+		// send queue holds, whichever is more.
+		Outbound: client.NewOutbound(max(cfg.MaxMessageBytes, cfg.SendQueueBytes), g.m, log),
 	}
 	g.limiter = admit.NewLimiter(cfg.MaxConnections, cfg.MaxConnsPerIP)
 	g.upgrader = websocket.Upgrader{
@@ -113,7 +117,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16)
+	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16, g.copts.Outbound.Broadcast)
 	g.policy = policy.Watch(nc, log, 2*time.Second)
 	g.m.GaugeFunc("wsgate_gateway_room_subscriptions", "Rooms this gateway holds a NATS subscription for.",
 		func() float64 { return float64(g.hub.Rooms()) })
@@ -335,7 +339,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if at := auth.Expiry(decision); !at.IsZero() {
 		// No socket outlives its credential.
 		s.expiry = time.AfterFunc(time.Until(at), func() {
-			c.Close(contract.CloseTokenExpired, "token expired")
+			c.Close(wsclose.New(contract.CloseTokenExpired, "token expired"))
 		})
 	}
 	go g.serve(s)
@@ -356,7 +360,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 		// knows at open, before the close arrives, that it was refused.
 		hdr := http.Header{"Sec-Websocket-Protocol": {RefusalSubprotocol}}
 		if ws, err := g.upgrader.Upgrade(w, r, hdr); err == nil {
-			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
+			_ = ws.WriteControl(websocket.CloseMessage, wsclose.New(code, msg).Payload(), time.Now().Add(time.Second))
 			_ = ws.Close()
 		}
 		return
@@ -480,7 +484,7 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 			at = rand.N(window)
 		}
 		timers = append(timers, time.AfterFunc(at, func() {
-			c.Close(contract.CloseGoingAway, "gateway shutting down")
+			c.Close(wsclose.New(contract.CloseGoingAway, "gateway shutting down"))
 		}))
 		return true
 	})

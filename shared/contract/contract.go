@@ -64,6 +64,7 @@ const (
 const (
 	CloseNormal          = 1000
 	CloseGoingAway       = 1001 // gateway shutting down
+	CloseProtocolError   = 1002 // a frame RFC 6455 does not allow
 	CloseInvalidPayload  = 1007 // text frame that is not UTF-8
 	ClosePolicyViolation = 1008 // rate limit, permission refused
 	CloseMessageTooBig   = 1009
