@@ -46,9 +46,11 @@ function fakeSocket() {
       queueMicrotask(() => this.onclose?.({ code: 1006, reason: "", wasClean: false }));
     }
     // test controls
-    serverOpen() {
+    // protocol: what the server selected; "wsgw.refusal-codes" marks a
+    // refusal, "" a server (or proxy) that selected none.
+    serverOpen(protocol = "wsgw") {
       this.readyState = 1;
-      this.protocol = "wsgw";
+      this.protocol = protocol;
       this.onopen?.({});
     }
     serverClose(code, reason = "") {
@@ -273,9 +275,10 @@ describe("wsgate.js client", () => {
   });
 
   it("is not open until the upgraded socket is confirmed; nothing is written before", async () => {
+    // A proxy stripped the subprotocol: the client cannot tell at open.
     const { sockets, states, c } = client({ confirmAfter: 40, queueSize: 4 });
     assert.equal(c.send("a"), true);
-    sockets[0].serverOpen();
+    sockets[0].serverOpen("");
     assert.equal(c.state, "connecting");
     assert.equal(c.protocol, "");
     assert.equal(c.send("b"), true, "queued while unconfirmed");
@@ -283,8 +286,24 @@ describe("wsgate.js client", () => {
     await until(() => c.state === "open");
     assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
     assert.deepEqual(sockets[0].sent, ["a", "b"]);
-    assert.equal(c.protocol, "wsgw");
     c.close();
+  });
+
+  it("an upgrade that selected wsgw is open at once; one that selected wsgw.refusal-codes never", () => {
+    const { sockets, states, c } = client({ confirmAfter: 60000 });
+    c.send("a");
+    sockets[0].serverOpen("wsgw.refusal-codes");
+    assert.equal(c.state, "connecting");
+    assert.deepEqual(sockets[0].sent, []);
+    sockets[0].serverClose(1013, "try again later");
+    return until(() => sockets.length === 2).then(() => {
+      sockets[1].serverOpen("wsgw");
+      assert.equal(c.state, "open");
+      assert.equal(c.protocol, "wsgw");
+      assert.deepEqual(sockets[1].sent, ["a"]);
+      assert.equal(states.filter((s) => s.state === "open").length, 1);
+      c.close();
+    });
   });
 
   it("queued frames go out before those an open listener sends", () => {
@@ -313,7 +332,7 @@ describe("wsgate.js client", () => {
     c.send("two");
     for (let i = 0; i < 2; i++) {
       await until(() => sockets.length === i + 1);
-      sockets[i].serverOpen();
+      sockets[i].serverOpen("wsgw.refusal-codes");
       sockets[i].serverClose(1013, "too many connections");
       assert.deepEqual(sockets[i].sent, []);
     }
@@ -336,7 +355,7 @@ describe("wsgate.js client", () => {
     });
     c.send("x");
     c.send("y");
-    sockets[0].serverOpen();
+    sockets[0].serverOpen("wsgw.refusal-codes");
     sockets[0].serverClose(4401, "unauthorized");
     assert.deepEqual(events, ["state connecting", "undelivered 4401 unauthorized x,y", "state closed"]);
     assert.equal(c.queued, 0);
