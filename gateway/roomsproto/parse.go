@@ -19,6 +19,17 @@
 //	{"room":"lobby","data":"hello","user":"alice"}
 //	{"room":"lobby","b64":"AAEC","direct":true}
 //	{"push":{"data":"hi"}}
+//
+// Decisions. A frame without exactly one valid id is answered with id 0
+// (never a real id, which starts at 1), so every reply has the same shape.
+// Unknown members are ignored on input, and clients must ignore those they
+// do not know on output: later issues extend both sides (join's "since",
+// "history" and "presence", publish's "msg_id", the commands "history" and
+// "presence", "seq" on room messages and replies, presence "event" lines)
+// by adding members and commands, which is no breaking change. A text body
+// that is not valid UTF-8 (a worker may send one) is delivered as "b64",
+// byte for byte, never altered nor dropped, and no input makes an encoder
+// write invalid JSON.
 package roomsproto
 
 import (
@@ -76,14 +87,16 @@ type Command struct {
 // exactly one valid id (else ID is 0: reply with id 0).
 //
 // Rules: the frame is one JSON object, valid UTF-8, with only white space
-// around it. Member names match exactly (case-sensitive). A member given
-// twice is an error (JSON parsers disagree on which one wins); null counts
-// as absent. Unknown members are ignored, at the top and inside commands,
-// so clients may send fields a newer gateway understands. "id" is an
-// integer written in plain digits, 1..MaxID. Exactly one of join, leave,
-// publish, an object with a valid "room"; a publish has exactly one of
-// "data" (a string) and "b64" (standard base64, padded, no line breaks).
-// Parse does not bound the frame's size: the caller does.
+// around it. Member names match exactly (case-sensitive, after JSON
+// unescaping). A known member given twice is an error (JSON parsers
+// disagree on which one wins); null counts as absent. Unknown members are
+// ignored, at the top and inside commands, so clients may send fields a
+// newer gateway understands. "id" is an integer written in plain digits,
+// 1..MaxID. Exactly one of join, leave, publish, an object with a valid
+// "room"; a publish has exactly one of "data" (a string) and "b64"
+// (standard base64 in canonical form: padded, unused bits zero, no line
+// breaks). Parse does not bound the frame's size: the caller does
+// (GATEWAY_MAX_MESSAGE_BYTES), and a body is never larger than its frame.
 func Parse(frame []byte) (Command, error) {
 	var c Command
 	if !utf8.Valid(frame) {
