@@ -17,8 +17,8 @@ const UserWildcard = UserPrefix + ".*"
 // literal subject token. Strict: one token per id, and back.
 var userToken = base64.RawURLEncoding.Strict()
 
-// UserSubject is where a push reaches every connection of user (a user id
-// that passes ValidUser, at most 342+10 bytes of subject):
+// UserSubject is where a push reaches every connection of user, a user id
+// that passes ValidUser (so the subject has at most 352 bytes):
 // UserSubject("alice") is "wsgw.user.YWxpY2U".
 func UserSubject(user string) string {
 	return UserPrefix + "." + userToken.EncodeToString([]byte(user))
