@@ -1,0 +1,106 @@
+package roomsproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/samples.json")
+
+// samples.json holds frames this package accepts and refuses, and lines it
+// writes, for .ci/asyncapi to check against the schemas of
+// shared/asyncapi.yaml: the spec and the code cannot drift apart unseen.
+const samplesFile = "testdata/samples.json"
+
+type samples struct {
+	Commands        []string `json:"commands"`
+	InvalidCommands []string `json:"invalid_commands"` // only what a JSON schema can tell
+	Messages        []string `json:"messages"`
+}
+
+func TestSamples(t *testing.T) {
+	s := samples{
+		Commands: []string{
+			`{"id":1,"join":{"room":"lobby"}}`,
+			`{"id":2,"leave":{"room":"lobby"}}`,
+			`{"id":3,"publish":{"room":"lobby","data":"hello"}}`,
+			`{"id":4,"publish":{"room":"lobby","b64":"AAEC"}}`,
+			`{"id":5,"publish":{"room":"r","b64":"/w=="}}`,
+			`{"id":6,"publish":{"room":"r","b64":"AAE="}}`,
+			`{"id":7,"publish":{"room":"r","data":""}}`,
+			`{"id":9007199254740991,"join":{"room":"` + strings.Repeat("z", 64) + `"},"trace":"x"}`,
+		},
+		InvalidCommands: []string{
+			`{"join":{"room":"lobby"}}`,
+			`{"id":0,"join":{"room":"lobby"}}`,
+			`{"id":"1","join":{"room":"lobby"}}`,
+			`{"id":1.5,"join":{"room":"lobby"}}`,
+			`{"id":9007199254740992,"join":{"room":"lobby"}}`,
+			`{"id":1}`,
+			`{"id":1,"subscribe":{"room":"lobby"}}`,
+			`{"id":1,"join":{"room":"lobby"},"leave":{"room":"lobby"}}`,
+			`{"id":1,"join":"lobby"}`,
+			`{"id":1,"join":{}}`,
+			`{"id":1,"join":{"room":"a.b"}}`,
+			`{"id":1,"join":{"room":""}}`,
+			`{"id":1,"join":{"room":"` + strings.Repeat("z", 65) + `"}}`,
+			`{"id":1,"publish":{"room":"lobby"}}`,
+			`{"id":1,"publish":{"room":"lobby","data":"x","b64":"AA=="}}`,
+			`{"id":1,"publish":{"room":"lobby","data":5}}`,
+			`{"id":1,"publish":{"room":"lobby","b64":"AAE"}}`,
+			`{"id":1,"publish":{"room":"lobby","b64":"AAF="}}`,
+			`{"id":1,"publish":{"room":"lobby","b64":"AA_-"}}`,
+		},
+	}
+	for _, f := range s.Commands {
+		if _, err := Parse([]byte(f)); err != nil {
+			t.Errorf("Parse(%s): %v", f, err)
+		}
+	}
+	for _, f := range s.InvalidCommands {
+		if c, err := Parse([]byte(f)); err == nil {
+			t.Errorf("Parse(%s) = %+v, want an error", f, c)
+		}
+	}
+	var lines [][]byte
+	add := func(b []byte) { lines = append(lines, b) }
+	add(AppendOK(nil, 1))
+	add(AppendPublished(nil, 3, true))
+	add(AppendPublished(nil, 3, false))
+	add(AppendError(nil, 0, badRequest("missing id")))
+	for _, e := range []*Error{ErrUnauthorized, ErrForbidden, ErrNotJoined, ErrAlreadyJoined, ErrTooManyRooms, ErrUnavailable} {
+		add(AppendError(nil, MaxID, e))
+	}
+	add(AppendMessage(nil, &Message{Room: "lobby", Body: []byte("hello"), User: "alice"}))
+	add(AppendMessage(nil, &Message{Room: "lobby", Body: []byte{0, 1, 2}, Binary: true}))
+	add(AppendMessage(nil, &Message{Room: "lobby", Body: []byte("refused"), Direct: true, User: "Zoë \"Z\""}))
+	add(AppendMessage(nil, &Message{Room: "lobby", Body: []byte("a\nb\x00\"\\ é😀")}))
+	add(AppendMessage(nil, &Message{Room: "lobby", Body: []byte("not UTF-8 \xff")}))
+	add(AppendMessage(nil, &Message{Room: "lobby", Body: nil, Binary: true}))
+	add(AppendPush(nil, []byte("you have mail"), false))
+	add(AppendPush(nil, []byte{0xfb, 0xff}, true))
+	for _, l := range lines {
+		s.Messages = append(s.Messages, string(l))
+	}
+
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(samplesFile, want.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(samplesFile)
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("%s is out of date (%v): go test ./gateway/roomsproto -run TestSamples -update", samplesFile, err)
+	}
+}
