@@ -34,6 +34,12 @@ type Member interface {
 	SendPrepared(pm *websocket.PreparedMessage, data []byte)
 }
 
+// memberKey is what the hub keeps: a Member usable as a map key.
+type memberKey interface {
+	comparable
+	Member
+}
+
 // Options size a hub.
 type Options struct {
 	// Dispatchers is how many goroutines fan room broadcasts out; a room
@@ -79,7 +85,7 @@ type Hub[M interface {
 
 // shard holds the keys that hash to it. Its lock guards only the maps and
 // is held only for a map operation, never while a member is called.
-type shard[M comparable] struct {
+type shard[M memberKey] struct {
 	mu    sync.RWMutex
 	rooms map[string]*room[M]       // by broadcast subject
 	conns map[string]M              // by connection id
@@ -95,10 +101,7 @@ func New[M interface {
 	return newHub[M](natsBus{nc}, opts)
 }
 
-func newHub[M interface {
-	comparable
-	Member
-}](bus Bus, opts Options) *Hub[M] {
+func newHub[M memberKey](bus Bus, opts Options) *Hub[M] {
 	opts.Dispatchers = max(opts.Dispatchers, 1)
 	opts.Queue = max(opts.Queue, 1)
 	if opts.Log == nil {
@@ -161,7 +164,7 @@ func (h *Hub[M]) fanOut(msg *nats.Msg) {
 	if err != nil {
 		return
 	}
-	r.each(func(m M) { m.SendPrepared(pm, msg.Data) })
+	r.send(pm, msg.Data)
 }
 
 // Close releases every room and stops the dispatchers.

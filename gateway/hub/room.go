@@ -5,13 +5,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 )
 
 // room is one room with local members. Its subscription is taken when it is
 // made and released when it closes; a closed room is never reopened, a new
 // one replaces it.
-type room[M comparable] struct {
+type room[M memberKey] struct {
 	subject string
 	sub     *nats.Subscription
 	ready   chan struct{} // closed once the server confirmed the subscription, or it failed
@@ -29,7 +30,7 @@ type room[M comparable] struct {
 	drops dropState
 }
 
-func newRoom[M comparable](subject string, sub *nats.Subscription, first M) *room[M] {
+func newRoom[M memberKey](subject string, sub *nats.Subscription, first M) *room[M] {
 	return &room[M]{
 		subject: subject, sub: sub, ready: make(chan struct{}),
 		members: []M{first}, index: map[M]int32{first: 0},
@@ -85,9 +86,9 @@ func (r *room[M]) shut() {
 	r.mu.Unlock()
 }
 
-// each calls fn for every member, starting at a rotating one so that the
-// same members are not always served last in a big room.
-func (r *room[M]) each(fn func(M)) {
+// send queues a broadcast for every member, starting at a rotating one so
+// that the same members are not always served last in a big room.
+func (r *room[M]) send(pm *websocket.PreparedMessage, data []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.members)
@@ -97,10 +98,10 @@ func (r *room[M]) each(fn func(M)) {
 	r.next++
 	start := int(r.next % uint32(n))
 	for _, m := range r.members[start:] {
-		fn(m)
+		m.SendPrepared(pm, data)
 	}
 	for _, m := range r.members[:start] {
-		fn(m)
+		m.SendPrepared(pm, data)
 	}
 }
 

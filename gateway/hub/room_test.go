@@ -23,10 +23,7 @@ func fakeHub(t *testing.T, opts Options) (*Hub[*member], *fakeBus) {
 	return fakeHubOf[*member](t, opts)
 }
 
-func fakeHubOf[M interface {
-	comparable
-	Member
-}](t testing.TB, opts Options) (*Hub[M], *fakeBus) {
+func fakeHubOf[M memberKey](t testing.TB, opts Options) (*Hub[M], *fakeBus) {
 	t.Helper()
 	bus := newFakeBus()
 	h := newHub[M](bus, opts)
