@@ -19,7 +19,7 @@ import (
 const usage = `usage:
   wsbench baseline [-addr 127.0.0.1:0]
   wsbench hold
-  wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only LIST] [-pprof DIR] [-keep-logs] [-ref-bin DIR]`
+  wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only LIST] [-pprof DIR] [-keep-logs] [-ref-bin DIR] [-storm-nice N]`
 
 func main() {
 	if len(os.Args) < 2 {

@@ -63,7 +63,7 @@ func fullConfig() config {
 		sanityDur: time.Second,
 		// 19,500 joiners and 100 others, not 20,000: a process may hold
 		// 20,000 files here, and the gateway holds every socket.
-		stormRounds: 3, stormJoiners: 19500, stormHolds: 4, stormPar: 64, stormOther: 100, stormRate: 100,
+		stormRounds: 3, stormJoiners: 19500, stormHolds: 4, stormPar: 64, stormOther: 100, stormRate: 20,
 	}
 }
 
@@ -84,13 +84,14 @@ func smokeConfig() config {
 var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "storm", "idle"}
 
 type runner struct {
-	cfg      config
-	smoke    bool
-	bin      string
-	self     string
-	logDir   string
-	pprofDir string
-	refBin   string // an earlier build's gateway, for the scenarios that compare builds
+	cfg       config
+	smoke     bool
+	bin       string
+	self      string
+	logDir    string
+	pprofDir  string
+	refBin    string // an earlier build's gateway, for the scenarios that compare builds
+	stormNice int    // CPU priority of the storm's joiners (nice)
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -117,6 +118,7 @@ func runMain(args []string) int {
 	keep := fs.Bool("keep-logs", false, "keep process logs even when the run succeeds")
 	idleHold := fs.Duration("idle-hold", 0, "override how long idle connections are held (for quick iterations; the target says 60s)")
 	rounds := fs.Int("rounds", 0, "override the rounds per side")
+	stormNice := fs.Int("storm-nice", 19, "nice level of the storm scenario's joining clients (0: same priority as the servers)")
 	refBin := fs.String("ref-bin", "", "directory with an earlier build's gateway binary (e.g. main at ed59c8f); the storm scenario alternates rounds between it and -bin's")
 	_ = fs.Parse(args)
 
@@ -131,7 +133,7 @@ func runMain(args []string) int {
 			}
 		}
 	}
-	r := &runner{cfg: fullConfig(), smoke: *smoke, pprofDir: *pprofDir}
+	r := &runner{cfg: fullConfig(), smoke: *smoke, pprofDir: *pprofDir, stormNice: *stormNice}
 	r.rep = report{Started: start.UTC().Format(time.RFC3339), Mode: "full", Machine: machineInfo(), Method: method}
 	if *smoke {
 		r.cfg, r.rep.Mode = smokeConfig(), "smoke"
@@ -140,7 +142,7 @@ func runMain(args []string) int {
 		r.cfg.idleHold = *idleHold
 	}
 	if *rounds > 0 {
-		r.cfg.rounds = *rounds
+		r.cfg.rounds, r.cfg.stormRounds = *rounds, *rounds
 	}
 	var err error
 	if r.bin, err = filepath.Abs(*bin); err == nil {

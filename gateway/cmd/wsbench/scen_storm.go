@@ -19,7 +19,8 @@ type stormResult struct {
 	sent                int
 	expected, delivered uint64
 	p50, p99            time.Duration
-	cpuUS               float64 // server CPU per join, over the fill
+	quiet50, quiet99    time.Duration // the other room before the storm
+	cpuUS               float64       // server CPU per join, over the fill
 	split               map[string]float64
 	load                float64
 }
@@ -30,6 +31,13 @@ type stormResult struct {
 // the other room's delivery latency during the fill, and how long the
 // gateway takes to see every joiner leave again. With -ref-bin, rounds
 // alternate between that build's gateway and this one.
+//
+// The joiners' processes run at nice -storm-nice (19 by default): dialling
+// costs them as much CPU as the gateway spends accepting, and on a machine
+// where clients and servers share two cores they would otherwise take it
+// from the servers whose latency is measured. In production the clients are
+// other machines. They still get every cycle the servers leave, so the fill
+// runs as fast as the gateway allows.
 func (r *runner) scenStorm() error {
 	nats := r.sanity("storm")
 	sides := []string{product}
@@ -43,7 +51,7 @@ func (r *runner) scenStorm() error {
 	holds := []*holdProc{other}
 	var fillers []*holdProc
 	for i := 0; i < r.cfg.stormHolds; i++ {
-		h, err := r.startHold(fmt.Sprintf("hold-storm-%d", i))
+		h, err := r.startHoldNice(fmt.Sprintf("hold-storm-%d", i), r.stormNice)
 		if err != nil {
 			return err
 		}
@@ -71,7 +79,7 @@ func (r *runner) scenStorm() error {
 			extra := map[string]float64{
 				"joined": float64(res.joined), "failed": float64(res.failed), "fill_s": res.fill.Seconds(), "leave_s": res.leave.Seconds(),
 				"sent": float64(res.sent), "expected": float64(res.expected), "delivered": float64(res.delivered),
-				"p50_ms": ms(res.p50), "p99_ms": ms(res.p99),
+				"p50_ms": ms(res.p50), "p99_ms": ms(res.p99), "quiet_p50_ms": ms(res.quiet50), "quiet_p99_ms": ms(res.quiet99),
 			}
 			for k, v := range res.split {
 				extra[k] = v
@@ -79,7 +87,8 @@ func (r *runner) scenStorm() error {
 			fLat.Rounds = append(fLat.Rounds, round{Side: side, Value: ms(res.p99), CPUUS: res.cpuUS, LoadAvg: load, Extra: extra})
 			fFill.Rounds = append(fFill.Rounds, round{Side: side, Value: res.fill.Seconds(), CPUUS: res.cpuUS, LoadAvg: load, Extra: extra})
 			fLeave.Rounds = append(fLeave.Rounds, round{Side: side, Value: res.leave.Seconds(), CPUUS: res.cpuUS, LoadAvg: load})
-			details = append(details, fmt.Sprintf("%s: fill %.2fs p50 %.1fms p99 %.1fms %d/%d", side[:3], res.fill.Seconds(), ms(res.p50), ms(res.p99), res.delivered, res.expected))
+			details = append(details, fmt.Sprintf("%s: fill %.2fs p50 %.1fms p99 %.1fms (before %.1f/%.1f) %d/%d", side[:3], res.fill.Seconds(),
+				ms(res.p50), ms(res.p99), ms(res.quiet50), ms(res.quiet99), res.delivered, res.expected))
 		}
 	}
 	for _, f := range []*figure{fLat, fFill, fLeave} {
@@ -91,7 +100,7 @@ func (r *runner) scenStorm() error {
 	fLat.judge(fLat.Product < 50)
 	fFill.judge(fFill.Product < 5)
 	fLat.Detail = strings.Join(details, "; ")
-	fFill.Detail = fmt.Sprintf("CPU per join: all server processes over the fill; %d dialers", r.cfg.stormHolds*r.cfg.stormPar)
+	fFill.Detail = fmt.Sprintf("CPU per join: all server processes over the fill; %d dialers at nice %d", r.cfg.stormHolds*r.cfg.stormPar, r.stormNice)
 	if r.refBin != "" {
 		fFill.Detail += "; baseline column: " + r.refBin
 	}
@@ -121,19 +130,33 @@ func (r *runner) stormRound(side string, i int, other *holdProc, fillers []*hold
 		return nil, fmt.Errorf("storm: %d of %d other-room members connected: %s", resp.OK, r.cfg.stormOther, resp.Err)
 	}
 	members := resp.OK
-	// An uncounted second warms the other room up.
-	if _, err := other.call(holdReq{Op: "arm", ID: roundIDs.Add(1)}, 30*time.Second); err != nil {
-		return nil, err
-	}
-	if _, err := other.call(holdReq{Op: "send", ID: roundIDs.Load(), Rate: r.cfg.stormRate, DurMS: 1000, Size: 64}, time.Minute); err != nil {
-		return nil, err
+	res := &stormResult{}
+	// An uncounted second warms the other room up; the next two measure it
+	// before the storm, for comparison.
+	for k, dur := range []int{1000, 2000} {
+		id := roundIDs.Add(1)
+		if _, err := other.call(holdReq{Op: "arm", ID: id}, 30*time.Second); err != nil {
+			return nil, err
+		}
+		if _, err := other.call(holdReq{Op: "send", ID: id, Rate: r.cfg.stormRate, DurMS: dur, Size: 64}, time.Minute); err != nil {
+			return nil, err
+		}
+		time.Sleep(200 * time.Millisecond) // the last deliveries
+		col, err := other.call(holdReq{Op: "collect"}, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if k == 1 {
+			lat := &hist{}
+			lat.merge(col.Hist)
+			res.quiet50, res.quiet99 = lat.quantile(0.50), lat.quantile(0.99)
+		}
 	}
 
 	id := roundIDs.Add(1)
 	if _, err := other.call(holdReq{Op: "arm", ID: id}, 30*time.Second); err != nil {
 		return nil, err
 	}
-	res := &stormResult{}
 	w := openWindow(r.productProcs(g), holdPids(all)...)
 	if p, err := other.call(holdReq{Op: "pace", ID: id, Rate: r.cfg.stormRate, Size: 64}, 30*time.Second); err != nil || p.Err != "" {
 		return nil, fmt.Errorf("storm: pace: %v %s", err, p.Err)
@@ -182,28 +205,28 @@ func (r *runner) stormRound(side string, i int, other *holdProc, fillers []*hold
 	if res.delivered < res.expected {
 		r.problem("storm %s: the other room got %d of %d deliveries", side, res.delivered, res.expected)
 	}
+	r.logf("  storm %s: %d joined (%d failed) in %.2f s, %.1f µs CPU/join; other room p50 %.1f ms, p99 %.1f ms (before: %.1f, %.1f), %d/%d delivered",
+		side, res.joined, res.failed, res.fill.Seconds(), res.cpuUS, ms(res.p50), ms(res.p99), ms(res.quiet50), ms(res.quiet99), res.delivered, res.expected)
 
 	// Everybody who joined leaves at once; the gateway has seen them all
-	// go when its connection gauge is back at the other room's members.
+	// go when its connection gauge is back at the other room's members. A
+	// gateway whose hub is stalled answers /metrics late: that is part of
+	// what this measures, so a slow scrape is only retried.
 	start = time.Now()
 	if _, err := callAll(fillers, func(int) holdReq { return holdReq{Op: "close"} }, time.Minute); err != nil {
 		return nil, err
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		v, err := g.metric("wsgate_gateway_connections")
-		if err != nil {
-			return nil, err
-		}
-		if int(v) <= members {
+		if err == nil && int(v) <= members {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("storm %s: %v connections still open a minute after the joiners left", side, v)
+			return nil, fmt.Errorf("storm %s: joiners not gone 3 minutes after they left (%v connections, %v)", side, v, err)
 		}
 	}
 	res.leave = time.Since(start)
-	r.logf("  storm %s: %d joined (%d failed) in %.2f s, %.1f µs CPU/join; other room p50 %.1f ms, p99 %.1f ms, %d/%d delivered; left in %.2f s",
-		side, res.joined, res.failed, res.fill.Seconds(), res.cpuUS, ms(res.p50), ms(res.p99), res.delivered, res.expected, res.leave.Seconds())
+	r.logf("  storm %s: every joiner gone %.2f s after they left", side, res.leave.Seconds())
 	return res, nil
 }
 
