@@ -45,6 +45,7 @@ type holdReq struct {
 	Rate      float64           `json:"rate,omitempty"`
 	DurMS     int               `json:"dur_ms,omitempty"`
 	Size      int               `json:"size,omitempty"`
+	Senders   int               `json:"senders,omitempty"`
 	TimeoutMS int               `json:"timeout_ms,omitempty"`
 }
 
@@ -309,20 +310,25 @@ func (h *holder) check(req holdReq) holdResp {
 	return holdResp{OK: int(h.checkOK.Load()), Total: len(conns), Failed: failed}
 }
 
-// send paces room messages on connection 0 by schedule, not by sleeping a
-// fixed gap, so the rate holds even when a write is slow. Each message
-// carries its send time (wall clock, UnixNano): every receiver on this
-// machine computes its delivery latency from it. With stop, it sends until
-// stop closes instead of for DurMS.
+// send paces room messages on connection 0 (or on the first Senders in
+// turn) by schedule, not by sleeping a fixed gap, so the rate holds even
+// when a write is slow. Each message carries its send time (wall clock,
+// UnixNano): every receiver on this machine computes its delivery latency
+// from it. With stop, it sends until stop closes instead of for DurMS.
 func (h *holder) send(req holdReq, stop chan struct{}) holdResp {
 	conns := h.snapshot()
-	if len(conns) == 0 || conns[0].dead.Load() {
-		return holdResp{Err: "no sender connection"}
+	senders := max(req.Senders, 1)
+	if len(conns) < senders {
+		return holdResp{Err: "not enough sender connections"}
+	}
+	for _, c := range conns[:senders] {
+		if c.dead.Load() {
+			return holdResp{Err: "a sender connection is closed"}
+		}
 	}
 	if req.Rate <= 0 || (req.DurMS <= 0 && stop == nil) {
 		return holdResp{Err: "send needs a rate and a duration"}
 	}
-	c := conns[0]
 	size := max(req.Size, 48)
 	gap := time.Duration(float64(time.Second) / req.Rate)
 	n := int(float64(req.DurMS) / 1000 * req.Rate)
@@ -344,6 +350,7 @@ func (h *holder) send(req holdReq, stop chan struct{}) holdResp {
 			break
 		}
 		msg = appendRoomMsg(msg[:0], req.ID, i, time.Now().UnixNano(), size)
+		c := conns[i%senders]
 		c.wmu.Lock()
 		_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		err = c.ws.WriteMessage(websocket.TextMessage, msg)

@@ -42,13 +42,14 @@ type config struct {
 	sanityDur   time.Duration
 	// storm: stormJoiners clients fill one room, stormHolds processes with
 	// stormPar dialers each, while stormOther members of another room get
-	// stormRate messages/s.
+	// stormRate messages/s, sent by stormSenders of them in turn.
 	stormRounds  int
 	stormJoiners int
 	stormHolds   int
 	stormPar     int
 	stormOther   int
 	stormRate    float64
+	stormSenders int
 }
 
 func fullConfig() config {
@@ -63,7 +64,7 @@ func fullConfig() config {
 		sanityDur: time.Second,
 		// 19,500 joiners and 100 others, not 20,000: a process may hold
 		// 20,000 files here, and the gateway holds every socket.
-		stormRounds: 3, stormJoiners: 19500, stormHolds: 4, stormPar: 64, stormOther: 100, stormRate: 20,
+		stormRounds: 3, stormJoiners: 19500, stormHolds: 4, stormPar: 64, stormOther: 100, stormRate: 100, stormSenders: 5,
 	}
 }
 
@@ -77,7 +78,7 @@ func smokeConfig() config {
 		roomDur: time.Second, roomGrace: time.Second,
 		satRates: []float64{40, 80}, satDur: time.Second,
 		sanityDur:   300 * time.Millisecond,
-		stormRounds: 1, stormJoiners: 200, stormHolds: 2, stormPar: 8, stormOther: 10, stormRate: 50,
+		stormRounds: 1, stormJoiners: 200, stormHolds: 2, stormPar: 8, stormOther: 10, stormRate: 50, stormSenders: 2,
 	}
 }
 

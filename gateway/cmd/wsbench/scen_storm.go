@@ -27,7 +27,9 @@ type stormResult struct {
 
 // scenStorm fills one room with stormJoiners clients, dialling as fast as
 // stormHolds×stormPar dialers can, on a fresh gateway where another room of
-// stormOther members gets stormRate messages/s. It reports the fill time,
+// stormOther members gets stormRate messages/s from stormSenders of them in
+// turn (a connection has one frame in flight: one sender alone would
+// measure its own round trips). It reports the fill time,
 // the other room's delivery latency during the fill, and how long the
 // gateway takes to see every joiner leave again. With -ref-bin, rounds
 // alternate between that build's gateway and this one.
@@ -138,7 +140,7 @@ func (r *runner) stormRound(side string, i int, other *holdProc, fillers []*hold
 		if _, err := other.call(holdReq{Op: "arm", ID: id}, 30*time.Second); err != nil {
 			return nil, err
 		}
-		if _, err := other.call(holdReq{Op: "send", ID: id, Rate: r.cfg.stormRate, DurMS: dur, Size: 64}, time.Minute); err != nil {
+		if _, err := other.call(holdReq{Op: "send", ID: id, Rate: r.cfg.stormRate, DurMS: dur, Size: 64, Senders: r.cfg.stormSenders}, time.Minute); err != nil {
 			return nil, err
 		}
 		time.Sleep(200 * time.Millisecond) // the last deliveries
@@ -158,7 +160,7 @@ func (r *runner) stormRound(side string, i int, other *holdProc, fillers []*hold
 		return nil, err
 	}
 	w := openWindow(r.productProcs(g), holdPids(all)...)
-	if p, err := other.call(holdReq{Op: "pace", ID: id, Rate: r.cfg.stormRate, Size: 64}, 30*time.Second); err != nil || p.Err != "" {
+	if p, err := other.call(holdReq{Op: "pace", ID: id, Rate: r.cfg.stormRate, Size: 64, Senders: r.cfg.stormSenders}, 30*time.Second); err != nil || p.Err != "" {
 		return nil, fmt.Errorf("storm: pace: %v %s", err, p.Err)
 	}
 	start := time.Now()
