@@ -259,8 +259,8 @@ func TestStaleSubscriptionIgnored(t *testing.T) {
 }
 
 // A room whose member is stuck in its fan-out holds only that room's lock:
-// rooms in the same shard, even on the same dispatcher's shard lock, join,
-// leave and broadcast meanwhile.
+// rooms of the same shard join, leave and (on the other dispatcher)
+// broadcast meanwhile.
 func TestStuckRoomBlocksNoOtherRoom(t *testing.T) {
 	h, bus := fakeHub(t, Options{Dispatchers: 2, Queue: 16})
 	subs := sameShard(h, 3, false)
