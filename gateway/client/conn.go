@@ -52,11 +52,13 @@ type Conn struct {
 
 	subject     string // where this client's frames go
 	ident       Identity
-	inbox       string      // the gateway's inbox subject
-	replyPrefix string      // <inbox>.<id>. ; the frame's seq follows (built at the first frame)
-	hdr         nats.Header // identity headers, built at the first frame and reused for every one
-	seq         uint64      // reader only
-	listenOnly  bool        // set before Serve: frames close the socket
+	inbox       string        // the gateway's inbox subject
+	replyPrefix string        // <inbox>.<id>. ; the frame's seq follows (built at the first frame)
+	hdr         nats.Header   // identity headers, built at the first frame and reused for every one
+	seq         uint64        // reader only
+	listenOnly  bool          // set before Serve: frames close the socket
+	handler     Handler       // set before Serve: takes frames instead of forward
+	done        chan struct{} // made by Done, closed with the connection; guarded by mu
 
 	awaiting atomic.Uint64 // seq of the frame waiting for its reply, 0 if none
 	wake     chan struct{} // reply or close, to the waiting reader; made at the first frame
@@ -111,6 +113,34 @@ func New(id string, pub Publisher, subject, inbox string, ident Identity, opts *
 // ListenOnly makes the client's frames a policy violation: it may receive
 // but not publish. Call it before Serve.
 func (c *Conn) ListenOnly() { c.listenOnly = true }
+
+// Handler takes a connection's frames instead of forwarding them to NATS
+// one by one: the /ws/rooms protocol session is one. The frame-level rules
+// (size, rate, UTF-8 of text frames, listen-only) apply before it.
+type Handler interface {
+	// Frame handles one data frame, on the reader goroutine; data is
+	// reused once it returns. It may block, at most until Done is closed:
+	// the client's next frames wait in the socket meanwhile, which does
+	// not count against its rate.
+	Frame(typ int, data []byte)
+}
+
+// Handle makes h take the client's frames. Call it before Serve.
+func (c *Conn) Handle(h Handler) { c.handler = h }
+
+// Done is closed once the connection closes: a close frame is queued, or
+// the socket ended.
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.closed {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // Attach gives the client its upgraded socket and starts writing what was
 // queued before.
@@ -170,6 +200,13 @@ func (c *Conn) Serve() {
 			c.bytesIn.Add(uint64(len(data)))
 			c.opts.Metrics.FramesIn.Inc()
 			c.opts.Metrics.BytesIn.Add(float64(len(data)))
+			if c.handler != nil {
+				c.limit.read(time.Now())
+				c.handler.Frame(typ, data)
+				c.limit.waited(time.Now())
+				c.alive()
+				break
+			}
 			if timer == nil {
 				timer = time.NewTimer(time.Hour)
 				timer.Stop()
@@ -491,6 +528,9 @@ func (c *Conn) markClosed() {
 // c.mu: ping checks closed under it before it re-arms the timer.
 func (c *Conn) setClosed() {
 	c.closed = true
+	if c.done != nil {
+		close(c.done)
+	}
 	if c.pinger != nil {
 		c.pinger.Stop()
 	}

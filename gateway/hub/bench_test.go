@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,11 +19,18 @@ import (
 type nop struct {
 	n     atomic.Int64
 	watch bool
+	proto bool // takes the /ws/rooms frame instead of the raw one
 	mu    sync.Mutex
 	lat   []time.Duration
 }
 
-func (m *nop) SendPrepared(_ *websocket.PreparedMessage, data []byte) {
+func (m *nop) Receive(b *Broadcast) {
+	data := b.Msg.Data
+	if m.proto {
+		sinkPM, _ = b.Proto()
+	} else {
+		sinkPM = b.Raw()
+	}
 	m.n.Add(1)
 	if !m.watch {
 		return
@@ -65,18 +73,31 @@ func BenchmarkJoinLeave(b *testing.B) {
 	}
 }
 
-// One broadcast to a room's members, without the dispatcher queue.
+var sinkPM *websocket.PreparedMessage
+
+// One broadcast to a room's members, without the dispatcher queue: raw
+// members take the frame as it came, /ws/rooms members the protocol line,
+// each made once per broadcast.
 func BenchmarkFanOut(b *testing.B) {
-	for _, n := range []int{1000, 20000} {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n     int
+		proto bool
+	}{{1000, false}, {1000, true}, {20000, false}, {20000, true}} {
+		kind := "raw"
+		if c.proto {
+			kind = "rooms"
+		}
+		n := c.n
+		b.Run(fmt.Sprintf("members=%d/%s", n, kind), func(b *testing.B) {
 			h := newHub[*nop](newFakeBus(), Options{})
 			defer h.Close()
 			ms := make([]*nop, n)
 			for i := range ms {
-				ms[i] = &nop{}
+				ms[i] = &nop{proto: c.proto}
 			}
 			fill(b, h, "room.out.r", ms)
-			msg := &nats.Msg{Subject: "room.out.r", Data: make([]byte, 64), Sub: h.lookup("room.out.r").sub}
+			msg := &nats.Msg{Subject: "room.out.r", Data: []byte(strings.Repeat("hello wörld ", 5)), Sub: h.lookup("room.out.r").sub,
+				Header: nats.Header{"Wsgw-User": {"alice"}}}
 			b.ReportAllocs()
 			for b.Loop() {
 				h.fanOut(msg)

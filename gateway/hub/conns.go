@@ -1,8 +1,21 @@
 package hub
 
-// Connect registers a connection by its id, and by its user unless user is
-// empty.
-func (h *Hub[M]) Connect(id, user string, m M) {
+import (
+	"time"
+
+	"github.com/wsgate/wsgate/shared/contract"
+)
+
+// Connect registers a connection by its id and, unless user is empty, makes
+// it a member of the user's subject, where pushes to the user arrive. It
+// returns once NATS has that subscription, so a push sent after Connect
+// reaches m; on failure nothing is registered.
+func (h *Hub[M]) Connect(id, user string, m M, timeout time.Duration) error {
+	if user != "" {
+		if err := h.join(contract.UserSubject(user), true, m, timeout); err != nil {
+			return err
+		}
+	}
 	s := h.shard(id)
 	s.mu.Lock()
 	if _, dup := s.conns[id]; !dup {
@@ -10,22 +23,12 @@ func (h *Hub[M]) Connect(id, user string, m M) {
 	}
 	s.conns[id] = m
 	s.mu.Unlock()
-	if user == "" {
-		return
-	}
-	s = h.shard(user)
-	s.mu.Lock()
-	set := s.users[user]
-	if set == nil {
-		set = map[M]struct{}{}
-		s.users[user] = set
-	}
-	set[m] = struct{}{}
-	s.mu.Unlock()
+	return nil
 }
 
-// Disconnect forgets what Connect registered; it is harmless for a
-// connection that was never registered.
+// Disconnect forgets what Connect registered; the last connection of a user
+// releases the user's subscription. It is harmless for a connection that
+// was never registered.
 func (h *Hub[M]) Disconnect(id, user string, m M) {
 	s := h.shard(id)
 	s.mu.Lock()
@@ -34,18 +37,9 @@ func (h *Hub[M]) Disconnect(id, user string, m M) {
 		h.clients.Add(-1)
 	}
 	s.mu.Unlock()
-	if user == "" {
-		return
+	if user != "" {
+		h.Leave(contract.UserSubject(user), m)
 	}
-	s = h.shard(user)
-	s.mu.Lock()
-	if set := s.users[user]; set != nil {
-		delete(set, m)
-		if len(set) == 0 {
-			delete(s.users, user)
-		}
-	}
-	s.mu.Unlock()
 }
 
 // Conn finds a connection by id.
@@ -59,14 +53,13 @@ func (h *Hub[M]) Conn(id string) (M, bool) {
 
 // UserConns returns the connections of a user.
 func (h *Hub[M]) UserConns(user string) []M {
-	s := h.shard(user)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]M, 0, len(s.users[user]))
-	for m := range s.users[user] {
-		out = append(out, m)
+	r := h.lookup(contract.UserSubject(user))
+	if r == nil {
+		return nil
 	}
-	return out
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]M(nil), r.members...)
 }
 
 // Conns returns every registered connection.

@@ -81,7 +81,11 @@ func (h *Hub[M]) countDrops(r *room[M], final bool, budget *int) {
 	if delta > 0 && h.opts.Dropped != nil {
 		h.opts.Dropped.Add(float64(delta))
 	}
-	if report {
+	switch {
+	case report && r.push:
+		h.opts.Log.Warn("pushes to a user dropped: the gateway's room queue was full",
+			"subject", r.subject, "dropped", count)
+	case report:
 		h.opts.Log.Warn("room broadcasts dropped: the gateway's room queue was full",
 			"room", roomName(r.subject), "subject", r.subject, "dropped", count)
 	}

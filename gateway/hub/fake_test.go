@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 )
 
@@ -138,10 +137,11 @@ func (m *member) stuck() (release func()) {
 	return sync.OnceFunc(func() { close(m.block) })
 }
 
-func (m *member) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
-	if pm == nil {
+func (m *member) Receive(b *Broadcast) {
+	if b.Raw() == nil {
 		panic("no prepared message")
 	}
+	data := b.Msg.Data
 	m.entered <- struct{}{}
 	if m.block != nil {
 		<-m.block

@@ -2,7 +2,9 @@
 // connections by id, connections by user, and room memberships with their
 // NATS subscriptions. A gateway holds a room's subscription only while it has
 // a member there: taken when the first member joins, released when the last
-// one leaves.
+// one leaves. Users work the same way: a user's connections are the members
+// of the user's subject (contract.UserSubject), where pushes to that user
+// arrive, subscribed while the gateway has a connection of that user.
 //
 // Everything is sharded by a hash of its key (room subject, connection id,
 // user), each shard with its own lock held only for a map operation; a room's
@@ -19,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,12 +28,12 @@ import (
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
-// Member is what a room delivers to.
+// Member is what a room, or a user's subject, delivers to.
 type Member interface {
-	// SendPrepared queues a broadcast framed once for all members; data is
-	// its payload. It runs while the room's member lock is held, so it must
-	// not block or call back into the hub.
-	SendPrepared(pm *websocket.PreparedMessage, data []byte)
+	// Receive queues a broadcast or push for the member's client, framed
+	// once for all members (see Broadcast). It runs while the room's member
+	// lock is held, so it must not block or call back into the hub.
+	Receive(b *Broadcast)
 }
 
 // memberKey is what the hub keeps: a Member usable as a map key.
@@ -62,6 +63,11 @@ type Options struct {
 	// it returns the WebSocket message type, or false to drop it. Nil
 	// drops text that is not UTF-8 and unknown frame types.
 	Check Check
+	// CheckPush is Check for a push to a user: false when it carries no
+	// frame (no Wsgw-Frame) or one no client may get; the push may still
+	// close the user's connections (Wsgw-Close). Nil checks as Check does,
+	// but a push without Wsgw-Frame has no frame.
+	CheckPush Check
 }
 
 // Check vets a broadcast; see Options.Check.
@@ -75,6 +81,14 @@ func checkFrame(msg *nats.Msg) (int, bool) {
 	}
 	typ, drop := client.FrameType(kind, msg.Data, 0)
 	return typ, drop == ""
+}
+
+// checkPush is the default CheckPush.
+func checkPush(msg *nats.Msg) (int, bool) {
+	if msg.Header.Get(contract.HeaderFrame) == "" {
+		return 0, false
+	}
+	return checkFrame(msg)
 }
 
 // ErrClosed is returned by Join after Close.
@@ -95,6 +109,7 @@ type Hub[M interface {
 	queues []chan *nats.Msg
 
 	rooms   atomic.Int64
+	users   atomic.Int64 // user subjects subscribed
 	clients atomic.Int64
 	closed  atomic.Bool
 	stop    chan struct{}
@@ -105,9 +120,8 @@ type Hub[M interface {
 // is held only for a map operation, never while a member is called.
 type shard[M memberKey] struct {
 	mu    sync.RWMutex
-	rooms map[string]*room[M]       // by broadcast subject
-	conns map[string]M              // by connection id
-	users map[string]map[M]struct{} // by user
+	rooms map[string]*room[M] // by broadcast subject, or user subject
+	conns map[string]M        // by connection id
 }
 
 // New starts the hub's dispatchers and drop checker over a NATS connection;
@@ -134,10 +148,13 @@ func newHub[M memberKey](bus Bus, opts Options) *Hub[M] {
 	if opts.Check == nil {
 		opts.Check = checkFrame
 	}
+	if opts.CheckPush == nil {
+		opts.CheckPush = checkPush
+	}
 	h := &Hub[M]{bus: bus, opts: opts, seed: maphash.MakeSeed(), stop: make(chan struct{})}
 	for i := range h.shards {
 		s := &h.shards[i]
-		s.rooms, s.conns, s.users = map[string]*room[M]{}, map[string]M{}, map[string]map[M]struct{}{}
+		s.rooms, s.conns = map[string]*room[M]{}, map[string]M{}
 	}
 	for i := 0; i < opts.Dispatchers; i++ {
 		ch := make(chan *nats.Msg, opts.Queue)
@@ -166,9 +183,10 @@ func (h *Hub[M]) dispatch(ch chan *nats.Msg) {
 	}
 }
 
-// fanOut frames a broadcast once and queues it for every local member of
-// its room. It holds that room's member lock only: other rooms' broadcasts,
-// joins and leaves go on meanwhile.
+// fanOut checks a broadcast or push once and hands it to every local member
+// of its room or user, who take its frames made once for all (Broadcast).
+// It holds that room's member lock only: other rooms' broadcasts, joins and
+// leaves go on meanwhile.
 func (h *Hub[M]) fanOut(msg *nats.Msg) {
 	r := h.lookup(msg.Subject)
 	if r == nil || msg.Sub != r.sub {
@@ -176,16 +194,24 @@ func (h *Hub[M]) fanOut(msg *nats.Msg) {
 		// subscription the room has since replaced.
 		return
 	}
-	typ, ok := h.opts.Check(msg) // once for all members: a text frame that is not UTF-8 would break every browser
-	if !ok {
-		return
+	b := &Broadcast{Msg: msg}
+	// Checked once for all members: a text frame that is not UTF-8 would
+	// break every browser.
+	if r.push {
+		typ, ok := h.opts.CheckPush(msg)
+		if ok {
+			b.Type = typ
+		} else if msg.Header.Get(contract.HeaderClose) == "" {
+			return
+		}
+	} else {
+		typ, ok := h.opts.Check(msg)
+		if !ok {
+			return
+		}
+		b.Type, b.Room = typ, roomName(r.subject)
 	}
-	// Framed once, written to every member.
-	pm, err := websocket.NewPreparedMessage(typ, msg.Data)
-	if err != nil {
-		return
-	}
-	r.send(pm, msg.Data)
+	r.send(b)
 }
 
 // Close releases every room and stops the dispatchers.
@@ -205,7 +231,7 @@ func (h *Hub[M]) Close() {
 		s.mu.Unlock()
 		for _, r := range rooms {
 			r.shut()
-			h.rooms.Add(-1)
+			h.count(r).Add(-1)
 			h.unsubscribe(r) // after this returns NATS sends nothing more to the queue
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 )
 
@@ -14,6 +13,7 @@ import (
 // one replaces it.
 type room[M memberKey] struct {
 	subject string
+	push    bool // a user's subject: its members are the user's connections
 	sub     *nats.Subscription
 	ready   chan struct{} // closed once the server confirmed the subscription, or it failed
 	err     error         // set before ready is closed
@@ -30,9 +30,9 @@ type room[M memberKey] struct {
 	drops dropState
 }
 
-func newRoom[M memberKey](subject string, sub *nats.Subscription, first M) *room[M] {
+func newRoom[M memberKey](subject string, push bool, sub *nats.Subscription, first M) *room[M] {
 	return &room[M]{
-		subject: subject, sub: sub, ready: make(chan struct{}),
+		subject: subject, push: push, sub: sub, ready: make(chan struct{}),
 		members: []M{first}, index: map[M]int32{first: 0},
 	}
 }
@@ -88,7 +88,7 @@ func (r *room[M]) shut() {
 
 // send queues a broadcast for every member, starting at a rotating one so
 // that the same members are not always served last in a big room.
-func (r *room[M]) send(pm *websocket.PreparedMessage, data []byte) {
+func (r *room[M]) send(b *Broadcast) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.members)
@@ -98,10 +98,10 @@ func (r *room[M]) send(pm *websocket.PreparedMessage, data []byte) {
 	r.next++
 	start := int(r.next % uint32(n))
 	for _, m := range r.members[start:] {
-		m.SendPrepared(pm, data)
+		m.Receive(b)
 	}
 	for _, m := range r.members[:start] {
-		m.SendPrepared(pm, data)
+		m.Receive(b)
 	}
 }
 
@@ -117,7 +117,11 @@ func (r *room[M]) size() int {
 // server's confirmation (one round trip); members joining meanwhile wait for
 // the same confirmation, and later ones do not wait at all.
 func (h *Hub[M]) Join(subject string, m M, timeout time.Duration) error {
-	r, created, err := h.enter(subject, m)
+	return h.join(subject, false, m, timeout)
+}
+
+func (h *Hub[M]) join(subject string, push bool, m M, timeout time.Duration) error {
+	r, created, err := h.enter(subject, push, m)
 	if err != nil {
 		return err
 	}
@@ -136,7 +140,7 @@ func (h *Hub[M]) Join(subject string, m M, timeout time.Duration) error {
 
 // enter adds m to subject's open room, or makes the room and takes its
 // subscription (created: the caller must settle it).
-func (h *Hub[M]) enter(subject string, m M) (r *room[M], created bool, err error) {
+func (h *Hub[M]) enter(subject string, push bool, m M) (r *room[M], created bool, err error) {
 	s := h.shard(subject)
 	for {
 		s.mu.RLock()
@@ -153,10 +157,11 @@ func (h *Hub[M]) enter(subject string, m M) (r *room[M], created bool, err error
 				if err != nil {
 					return nil, false, err
 				}
-				if r == nil {
-					h.rooms.Add(1)
+				prev := r
+				r = newRoom(subject, push, sub, m)
+				if prev == nil {
+					h.count(r).Add(1)
 				} // else it replaces a closed room still being released
-				r = newRoom(subject, sub, m)
 				s.rooms[subject] = r
 				return r, true, nil
 			}
@@ -222,7 +227,7 @@ func (h *Hub[M]) release(r *room[M]) {
 	s.mu.Lock()
 	if s.rooms[r.subject] == r {
 		delete(s.rooms, r.subject)
-		h.rooms.Add(-1)
+		h.count(r).Add(-1)
 	}
 	s.mu.Unlock()
 	h.unsubscribe(r)
@@ -246,3 +251,15 @@ func (h *Hub[M]) Members(subject string) (n int, subscribed bool) {
 
 // Rooms is the number of rooms with local members.
 func (h *Hub[M]) Rooms() int { return int(h.rooms.Load()) }
+
+// Users is the number of users with local connections: user subjects the
+// gateway subscribes.
+func (h *Hub[M]) Users() int { return int(h.users.Load()) }
+
+// count is the counter r counts in.
+func (h *Hub[M]) count(r *room[M]) *atomic.Int64 {
+	if r.push {
+		return &h.users
+	}
+	return &h.rooms
+}

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wsgate/wsgate/shared/contract"
 )
 
 // These tests drive the hub through fakeBus: no sockets, no server.
@@ -393,7 +394,8 @@ type counter struct {
 	wrong atomic.Int64
 }
 
-func (c *counter) SendPrepared(_ *websocket.PreparedMessage, data []byte) {
+func (c *counter) Receive(b *Broadcast) {
+	data := b.Msg.Data
 	c.n.Add(1)
 	if r := c.room.Load(); r != nil && string(data) != *r {
 		c.wrong.Add(1)
@@ -401,13 +403,23 @@ func (c *counter) SendPrepared(_ *websocket.PreparedMessage, data []byte) {
 }
 
 func TestConnsAndUsers(t *testing.T) {
-	h, _ := fakeHub(t, Options{})
+	h, bus := fakeHub(t, Options{})
 	a, b, c := newMember("a"), newMember("b"), newMember("c")
-	h.Connect("1", "alice", a)
-	h.Connect("2", "alice", b)
-	h.Connect("3", "", c)
+	alice := contract.UserSubject("alice")
+	for _, r := range []struct {
+		id, user string
+		m        *member
+	}{{"1", "alice", a}, {"2", "alice", b}, {"3", "", c}} {
+		if err := h.Connect(r.id, r.user, r.m, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if h.Clients() != 3 || len(h.Conns()) != 3 {
 		t.Fatalf("%d clients, %d conns", h.Clients(), len(h.Conns()))
+	}
+	// One subscription for the user's two connections, none for anonymous.
+	if n := bus.active(alice); n != 1 || h.Users() != 1 || h.Rooms() != 0 {
+		t.Fatalf("%d subscriptions to %s, %d users, %d rooms", n, alice, h.Users(), h.Rooms())
 	}
 	if got, ok := h.Conn("2"); !ok || got != b {
 		t.Fatal("conn 2")
@@ -425,10 +437,123 @@ func TestConnsAndUsers(t *testing.T) {
 	if got := h.UserConns("alice"); len(got) != 1 || got[0] != b || h.Clients() != 2 {
 		t.Fatalf("alice %v, %d clients", got, h.Clients())
 	}
+	if n := bus.active(alice); n != 1 {
+		t.Fatalf("subscription gone with a connection left: %d", n)
+	}
 	h.Disconnect("2", "alice", b)
 	h.Disconnect("3", "", c)
 	if len(h.UserConns("alice")) != 0 || h.Clients() != 0 || len(h.Conns()) != 0 {
 		t.Fatal("left behind")
+	}
+	if n := bus.active(alice); n != 0 || h.Users() != 0 {
+		t.Fatalf("after the last connection: %d subscriptions, %d users", n, h.Users())
+	}
+}
+
+// A user's subscription that the server does not confirm fails Connect,
+// which leaves nothing behind.
+func TestConnectFailsClosed(t *testing.T) {
+	h, bus := fakeHub(t, Options{})
+	bus.flushErr = nats.ErrConnectionClosed
+	if err := h.Connect("1", "bob", newMember("a"), time.Second); err == nil {
+		t.Fatal("Connect succeeded without a subscription")
+	}
+	if _, ok := h.Conn("1"); ok || h.Clients() != 0 || h.Users() != 0 || bus.active(contract.UserSubject("bob")) != 0 {
+		t.Fatal("a failed Connect left state behind")
+	}
+}
+
+// recv records what a member takes of each broadcast or push.
+type recv struct {
+	mu    sync.Mutex
+	got   []string // "raw:<data>", "proto:<line>", "close:<code>"
+	lines [][]byte
+	ch    chan struct{}
+	proto bool
+}
+
+func newRecv(proto bool) *recv { return &recv{ch: make(chan struct{}, 100), proto: proto} }
+
+func (r *recv) Receive(b *Broadcast) {
+	r.mu.Lock()
+	if r.proto {
+		if pm, line := b.Proto(); pm != nil {
+			r.got = append(r.got, "proto:"+string(line))
+			r.lines = append(r.lines, line)
+		}
+	} else if pm := b.Raw(); pm != nil {
+		r.got = append(r.got, "raw:"+string(b.Msg.Data))
+	}
+	if cl, ok := b.Close(); ok {
+		r.got = append(r.got, fmt.Sprint("close:", cl.Code()))
+	}
+	r.mu.Unlock()
+	r.ch <- struct{}{}
+}
+
+func (r *recv) wait(t *testing.T, n int) []string {
+	t.Helper()
+	for range n {
+		select {
+		case <-r.ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no delivery")
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// Room messages and pushes go to raw and protocol members alike, each
+// encoded once for all protocol members; a push may close, a push with
+// neither frame nor close reaches nobody, and a room message never closes.
+func TestBroadcastAndPushEncodedOnce(t *testing.T) {
+	h, bus := fakeHubOf[*recv](t, Options{Dispatchers: 1, Queue: 16})
+	raw, p1, p2 := newRecv(false), newRecv(true), newRecv(true)
+	for i, m := range []*recv{raw, p1, p2} {
+		if err := h.Join("wsgw.room.out.lobby", m, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Connect(fmt.Sprint(i), "zoë.*>", m, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := contract.UserSubject("zoë.*>")
+	send := func(subject string, hdr nats.Header, data string) {
+		bus.mu.Lock()
+		defer bus.mu.Unlock()
+		for s, fs := range bus.subs {
+			if fs.subject == subject {
+				fs.ch <- &nats.Msg{Subject: subject, Header: hdr, Data: []byte(data), Sub: s}
+			}
+		}
+	}
+	text := nats.Header{contract.HeaderFrame: {contract.FrameText}, contract.HeaderUser: {"alice"}, contract.HeaderClose: {"4000"}}
+	send("wsgw.room.out.lobby", text, "hi")
+	send("wsgw.room.out.lobby", nats.Header{contract.HeaderFrame: {contract.FrameBinary}}, "\x00\x01")
+	send(user, nats.Header{}, "nothing to do")
+	send(user, nats.Header{contract.HeaderFrame: {contract.FrameText}}, "you have mail")
+	send(user, nats.Header{contract.HeaderFrame: {contract.FrameText}, contract.HeaderClose: {"4001"}}, "expired")
+	send(user, nats.Header{contract.HeaderClose: {"4003"}}, "bye")
+
+	want := []string{"raw:hi", "raw:\x00\x01", "raw:you have mail", "raw:expired", "close:4001", "close:4003"}
+	if got := raw.wait(t, 5); !slices.Equal(got, want) {
+		t.Fatalf("raw member got %q\nwant %q", got, want)
+	}
+	want = []string{
+		`proto:{"room":"lobby","data":"hi","user":"alice"}`, `proto:{"room":"lobby","b64":"AAE="}`,
+		`proto:{"push":{"data":"you have mail"}}`, `proto:{"push":{"data":"expired"}}`, "close:4001", "close:4003",
+	}
+	for _, p := range []*recv{p1, p2} {
+		if got := p.wait(t, 5); !slices.Equal(got, want) {
+			t.Fatalf("protocol member got %q\nwant %q", got, want)
+		}
+	}
+	for i := range p1.lines {
+		if &p1.lines[i][0] != &p2.lines[i][0] {
+			t.Fatalf("line %d encoded once per member, not once per message", i)
+		}
 	}
 }
 

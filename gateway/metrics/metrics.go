@@ -31,6 +31,7 @@ type Gateway struct {
 	WorkerLatency  prometheus.Histogram
 	AuthDecisions  *prometheus.CounterVec // outcome
 	AuthLatency    prometheus.Histogram
+	Commands       *prometheus.CounterVec // command, code (/ws/rooms)
 }
 
 // Latency buckets from 50 µs to 5 s: a NATS round trip on a LAN is about
@@ -55,14 +56,15 @@ func NewGateway() *Gateway {
 	m.RateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_rate_limited_total", Help: "Clients closed for exceeding their frame rate."})
 	m.SlowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_slow_consumer_closes_total", Help: "Clients closed because their outbound queue was full."})
 	m.RoomDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_room_messages_dropped_total", Help: "Room broadcasts dropped before fan-out because the gateway's room dispatch queue was full (a slow room subscription); the log names the room."})
-	m.WorkerTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_timeouts_total", Help: "Frames dropped because no worker answered in time."})
-	m.NoResponders = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_no_responders_total", Help: "Frames no worker was subscribed for (client closed with 1013)."})
+	m.WorkerTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_timeouts_total", Help: "Frames dropped because no worker answered in time (on /ws/rooms, publishes answered with 503)."})
+	m.NoResponders = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_no_responders_total", Help: "Frames no worker was subscribed for (client closed with 1013; on /ws/rooms, a 503 reply)."})
 	m.WorkerDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_worker_messages_dropped_total", Help: "Worker replies, pushes and broadcasts not sent to clients, by reason (invalid_utf8, frame_type, too_big); a broadcast counts once."}, []string{"reason"})
-	m.WorkerErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_errors_total", Help: "Replies that were NATS micro errors (Nats-Service-Error-Code); the client was closed with 1011."})
+	m.WorkerErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_errors_total", Help: "Replies that were NATS micro errors (Nats-Service-Error-Code); the client was closed with 1011 (on /ws/rooms, a 503 reply)."})
 	m.WorkerLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_worker_request_duration_seconds", Help: "Time from sending a frame to NATS to its worker's reply.", Buckets: latencyBuckets})
 	m.AuthDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_auth_decisions_total", Help: "Auth worker decisions, by outcome (ok, unauthorized, forbidden, unavailable)."}, []string{"outcome"})
 	m.AuthLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_auth_duration_seconds", Help: "Time to get an auth decision.", Buckets: latencyBuckets})
-	for _, c := range []prometheus.Collector{m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut,
+	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_rooms_commands_total", Help: "Commands of /ws/rooms clients answered, by command (join, leave, publish, invalid) and reply code (200 for ok)."}, []string{"command", "code"})
+	for _, c := range []prometheus.Collector{m.Commands, m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut,
 		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.RoomDrops, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
 		f(c)
 	}

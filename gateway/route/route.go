@@ -21,6 +21,12 @@ const (
 	// part after Path, or contract.DefaultRoom). Frames go as requests to
 	// <Subject>.in.<room>; broadcasts arrive on <Subject>.out.<room>.
 	KindRoom = "room"
+	// KindRooms is the multiplexed /ws/rooms protocol: one socket joins,
+	// leaves and publishes in any number of rooms with JSON commands
+	// (package roomsproto). Rooms are those of KindRoom routes with the
+	// same Subject: <Subject>.in.<room> and <Subject>.out.<room>, so raw
+	// and protocol members of a room see each other.
+	KindRooms = "rooms"
 )
 
 // Route is one entry of the table.
@@ -81,6 +87,7 @@ func Defaults() []Route {
 		{Path: "/ws", Kind: KindRequest, Subject: contract.EchoSubject},
 		{Path: "/ws/room", Kind: KindRoom, Subject: contract.RoomSubject, Auth: AuthOptional},
 		{Path: "/ws/private", Kind: KindRequest, Subject: contract.EchoSubject, Auth: AuthRequired, Welcome: "ok"},
+		{Path: "/ws/rooms", Kind: KindRooms, Subject: contract.RoomSubject, Auth: AuthOptional},
 	}
 }
 
@@ -101,8 +108,8 @@ func New(routes []Route) (*Table, error) {
 		if !validSubject(r.Subject) {
 			return nil, fmt.Errorf("route %q: subject %q is not a literal NATS subject", r.Path, r.Subject)
 		}
-		if r.Kind != KindRequest && r.Kind != KindRoom {
-			return nil, fmt.Errorf("route %q: kind %q is not %q or %q", r.Path, r.Kind, KindRequest, KindRoom)
+		if r.Kind != KindRequest && r.Kind != KindRoom && r.Kind != KindRooms {
+			return nil, fmt.Errorf("route %q: kind %q is not %q, %q or %q", r.Path, r.Kind, KindRequest, KindRoom, KindRooms)
 		}
 		if _, dup := t.exact[r.Path]; dup {
 			return nil, fmt.Errorf("route %q: defined twice", r.Path)

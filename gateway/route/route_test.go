@@ -31,6 +31,9 @@ func TestMatchDefaults(t *testing.T) {
 		{"/nope", "", "", 404},
 		{"/ws/", "", "", 404},
 		{"/wsx", "", "", 404},
+		{"/ws/rooms", "wsgw.room", "", 0},
+		{"/ws/rooms/lobby", "", "", 404},
+		{"/ws/roomsx", "", "", 404},
 	}
 	for _, c := range cases {
 		r, room, status := tab.Match(c.path)
@@ -70,6 +73,16 @@ func TestParseRejects(t *testing.T) {
 	}
 	if r, _, _ := tab.Match("/x"); r.Auth != AuthNone {
 		t.Fatalf("none: %v", r)
+	}
+	tab, err = Parse(`[{"path":"/m","kind":"rooms","subject":"app.chat","auth":"required"}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, room, st := tab.Match("/m"); st != 0 || room != "" || r.Kind != KindRooms || r.Auth != AuthRequired {
+		t.Fatalf("rooms route: %v %q %d", r, room, st)
+	}
+	if _, _, st := tab.Match("/m/x"); st != 404 {
+		t.Fatalf("rooms route with a room in its path: %d", st)
 	}
 	if _, err := Parse(`[{"path":"/x","kind":"request","subject":"x","auth":"maybe"}]`); err == nil {
 		t.Fatal("auth maybe accepted")

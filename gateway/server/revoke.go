@@ -5,7 +5,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/wsclose"
 	"github.com/wsgate/wsgate/shared/contract"
 )
@@ -23,7 +22,7 @@ func (g *Gateway) onRevoke(msg *nats.Msg) {
 		reason = "revoked"
 	}
 	cl := wsclose.New(contract.CloseRevoked, reason) // any text a publisher sent, made a valid reason
-	var victims []*client.Conn
+	var victims []member
 	if req.User != "" {
 		victims = g.hub.UserConns(req.User)
 	}

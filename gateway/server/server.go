@@ -25,6 +25,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/policy"
+	"github.com/wsgate/wsgate/gateway/rooms"
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/gateway/web"
 	"github.com/wsgate/wsgate/gateway/wsclose"
@@ -40,7 +41,8 @@ type Gateway struct {
 	id    string
 	inbox string // wsgw.gw.<id>
 
-	hub      *hub.Hub[*client.Conn] // connections, users and rooms
+	hub      *hub.Hub[member]          // connections, users and rooms
+	roomsOpt map[string]*rooms.Options // what the sessions of each /ws/rooms route share, by path
 	m        *metrics.Gateway
 	limiter  *admit.Limiter
 	creds    auth.Extractor
@@ -114,16 +116,28 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	g.hub = hub.New[*client.Conn](nc, hub.Options{
+	g.hub = hub.New[member](nc, hub.Options{
 		Dispatchers: max(2, runtime.GOMAXPROCS(0)),
 		Queue:       roomQueue,
 		Dropped:     g.m.RoomDrops,
 		Log:         log,
 		Check:       g.copts.Outbound.Broadcast,
+		CheckPush:   func(msg *nats.Msg) (int, bool) { return g.copts.Outbound.Frame(msg, "push") },
 	})
+	g.roomsOpt = map[string]*rooms.Options{}
+	for _, p := range cfg.Routes.Paths() {
+		if rt, _, _ := cfg.Routes.Match(p); rt != nil && rt.Kind == route.KindRooms {
+			g.roomsOpt[p] = &rooms.Options{
+				Gateway: g.id, Base: rt.Subject, Inbox: g.inbox, MaxRooms: cfg.MaxRoomsPerConnection, Window: roomsWindow,
+				WorkerTimeout: cfg.WorkerTimeout, Pub: nc, Outbound: g.copts.Outbound, Metrics: g.m, Log: log,
+			}
+		}
+	}
 	g.policy = policy.Watch(nc, log, 2*time.Second)
 	g.m.GaugeFunc("wsgate_gateway_room_subscriptions", "Rooms this gateway holds a NATS subscription for.",
 		func() float64 { return float64(g.hub.Rooms()) })
+	g.m.GaugeFunc("wsgate_gateway_user_subscriptions", "Users this gateway holds a push subscription (wsgw.user.<token>) for: those with a connection here.",
+		func() float64 { return float64(g.hub.Users()) })
 	// Readiness and metrics read what the prober found: a scrape or a
 	// /readyz never waits for NATS, which may be frozen.
 	g.probe = natsprobe.Start(nc, cfg.NATSProbeTimeout)
@@ -152,6 +166,11 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 // anyone waits. Past it NATS drops; the hub counts and logs each drop.
 const roomQueue = 4096
 
+// roomsWindow is how many commands of one /ws/rooms client may wait for
+// their reply; its next frames wait in the socket past it. Publishes wait
+// for their room worker concurrently within it.
+const roomsWindow = 16
+
 // ConfigureHTTP sets the handler and the limits that guard the handshake:
 // a client must send its request headers within GATEWAY_HANDSHAKE_TIMEOUT
 // (slowloris) and in at most GATEWAY_MAX_HEADER_BYTES. net/http reads up
@@ -169,7 +188,7 @@ func (g *Gateway) ConfigureHTTP(srv *http.Server) {
 func (g *Gateway) ID() string { return g.id }
 
 // Hub exposes connections and room membership, for tests and metrics.
-func (g *Gateway) Hub() *hub.Hub[*client.Conn] { return g.hub }
+func (g *Gateway) Hub() *hub.Hub[member] { return g.hub }
 
 // Handler serves the routes, /healthz and /readyz. Paths are matched as
 // sent: http.ServeMux would answer one with an empty, "." or ".." segment
@@ -188,6 +207,7 @@ func (g *Gateway) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /asyncapi.yaml", serveAsyncAPI)
 	web.Register(mux, g.cfg.Demo)
 	mux.HandleFunc("/", g.serveWS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +237,7 @@ func (g *Gateway) onInbox(msg *nats.Msg) {
 		return
 	}
 	if !isReply {
-		c.Deliver(msg)
+		c.Push(msg)
 		return
 	}
 	seq, err := strconv.ParseUint(seqStr, 10, 64)
@@ -294,9 +314,14 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var decision contract.AuthResponse
-	if g.mustAsk(rt, room, creds) {
+	var req contract.AuthRequest // kept by a /ws/rooms client, to ask again at its joins
+	ask := g.mustAsk(rt, room, creds)
+	if ask || (rt.Kind == route.KindRooms && rt.Auth != route.AuthNone) {
+		req = g.authRequest(r, rt, room, creds, ip.String())
+	}
+	if ask {
 		var ok bool
-		if decision, ok = g.authorize(w, r, rt, room, creds, ip.String()); !ok {
+		if decision, ok = g.authorize(w, r, rt, req); !ok {
 			return
 		}
 		s.user = decision.User
@@ -312,9 +337,25 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := client.New(id, g.nc, subject, g.inbox, ident, g.options(), g.log)
 	s.client = c
-	g.hub.Connect(id, s.user, c)
-	if !decision.MayPublish() {
+	var m member = raw{c}
+	if rt.Kind == route.KindRooms {
+		// Frames are commands, run by the session; whether the client may
+		// publish is decided room by room.
+		joins := &joinAuth{g: g, rt: rt, req: req, user: s.user, publish: decision.MayPublish()}
+		hr := &hubRooms{g: g}
+		s.rooms = rooms.New(c, id, s.user, hr, joins, g.roomsOpt[rt.Path])
+		hr.m = s.rooms
+		c.Handle(s.rooms)
+		m = s.rooms
+	} else if !decision.MayPublish() {
 		c.ListenOnly()
+	}
+	s.member = m
+	// With a user, pushes to that user reach the socket from its open on.
+	if err := g.hub.Connect(id, s.user, m, g.cfg.WorkerTimeout); err != nil {
+		g.log.Warn("user subscription failed", "err", err)
+		g.refuse(w, r, http.StatusServiceUnavailable, "user_subscription", "backend unavailable")
+		return
 	}
 	if rt.Welcome != "" {
 		c.Send(websocket.TextMessage, []byte(rt.Welcome))
@@ -323,7 +364,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	// open, it receives every broadcast sent after that.
 	if rt.Kind == route.KindRoom {
 		out := contract.RoomOut(rt.Subject, room)
-		if err := g.hub.Join(out, c, g.cfg.WorkerTimeout); err != nil {
+		if err := g.hub.Join(out, m, g.cfg.WorkerTimeout); err != nil {
 			g.log.Warn("room join failed", "room", room, "err", err)
 			g.refuse(w, r, http.StatusServiceUnavailable, "room_join", "room unavailable")
 			return
@@ -409,31 +450,44 @@ func offers(r *http.Request, proto string) bool {
 	return false
 }
 
-// mustAsk says whether the auth worker decides this handshake. A route
-// with auth "none" ignores credentials: none is checked or forwarded, and
-// the client is anonymous. An optional room route lets an anonymous client
-// into an open room without asking, so open rooms work while no auth
-// worker runs; protected rooms (as the auth worker published them) and any
-// presented credential are always checked.
+// mustAsk says whether the auth worker decides this handshake, or this
+// join of a /ws/rooms client (room set). A route with auth "none" ignores
+// credentials: none is checked or forwarded, and the client is anonymous.
+// An optional room route lets an anonymous client into an open room
+// without asking, so open rooms work while no auth worker runs; protected
+// rooms (as the auth worker published them) and any presented credential
+// are always checked. A /ws/rooms handshake is a room handshake without a
+// room: an anonymous client of an optional route is not asked until it
+// joins a protected room.
 func (g *Gateway) mustAsk(rt *route.Route, room string, creds auth.Credentials) bool {
 	switch {
 	case rt.Auth == route.AuthNone:
 		return false
-	case rt.Auth == route.AuthRequired, creds.Token != "", rt.Kind != route.KindRoom:
+	case rt.Auth == route.AuthRequired, creds.Token != "":
+		return true
+	case rt.Kind == route.KindRooms:
+		return room != "" && g.policy.NeedsAuth(room)
+	case rt.Kind != route.KindRoom:
 		return true
 	}
 	return g.policy.NeedsAuth(room)
 }
 
-// authorize asks the auth worker; on refusal it answers the HTTP request.
-// The token goes to the worker only: it is never logged.
-func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, room string, creds auth.Credentials, ip string) (contract.AuthResponse, bool) {
+// authRequest is what the auth worker is asked about a handshake: the
+// request's context, credentials removed but the token.
+func (g *Gateway) authRequest(r *http.Request, rt *route.Route, room string, creds auth.Credentials, ip string) contract.AuthRequest {
 	req := contract.AuthRequest{
 		Route: rt.Path, Path: r.URL.Path, Room: room, Required: rt.Auth == route.AuthRequired,
 		Token: creds.Token, TokenSource: creds.Source, Subprotocols: creds.Offered,
 		Origin: r.Header.Get("Origin"), RemoteAddr: ip,
 	}
 	g.creds.Context(r, &req)
+	return req
+}
+
+// authorize asks the auth worker; on refusal it answers the HTTP request.
+// The token goes to the worker only: it is never logged.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route.Route, req contract.AuthRequest) (contract.AuthResponse, bool) {
 	start := time.Now()
 	resp, err := auth.Ask(r.Context(), g.nc, req, g.cfg.AuthTimeout)
 	g.m.AuthLatency.Observe(time.Since(start).Seconds())

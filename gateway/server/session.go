@@ -6,6 +6,7 @@ import (
 
 	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/metrics"
+	"github.com/wsgate/wsgate/gateway/rooms"
 	"github.com/wsgate/wsgate/gateway/route"
 )
 
@@ -19,7 +20,9 @@ type session struct {
 	admitted bool
 	joined   string // room broadcast subject, once joined
 	client   *client.Conn
-	expiry   *time.Timer // closes the socket when the credential expires
+	member   member         // what the hub holds: client, or rooms
+	rooms    *rooms.Session // the protocol session of a /ws/rooms client
+	expiry   *time.Timer    // closes the socket when the credential expires
 }
 
 // serve runs a client's reader on its own goroutine until the socket ends.
@@ -41,10 +44,13 @@ func (g *Gateway) release(s *session) {
 		s.expiry.Stop()
 	}
 	if s.joined != "" {
-		g.hub.Leave(s.joined, s.client)
+		g.hub.Leave(s.joined, s.member)
 	}
-	if s.client != nil {
-		g.hub.Disconnect(s.client.ID, s.user, s.client)
+	if s.rooms != nil {
+		s.rooms.End()
+	}
+	if s.member != nil {
+		g.hub.Disconnect(s.client.ID, s.user, s.member)
 	}
 	if s.admitted {
 		g.limiter.Release(s.ip)

@@ -1,0 +1,214 @@
+package rooms
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsgate/wsgate/gateway/roomsproto"
+	"github.com/wsgate/wsgate/shared/contract"
+)
+
+// Commands are answered in the order they were sent, while publishes wait
+// for their room worker concurrently: every command takes a place in the
+// queue, and replies leave it from the front only. A join, a leave or an
+// error is decided on the reader at once; a publish waits for its worker's
+// answer, or its timeout. Whoever completes the front releases it and what
+// follows, one goroutine at a time, so one connection's broadcasts also
+// reach its rooms in the order of its publishes.
+
+// pending is one command in the queue.
+type pending struct {
+	ready bool
+	cmd   string // for the commands metric
+	line  []byte // a reply known at once
+	code  int    // its code
+
+	// A publish in flight.
+	id    uint64
+	seq   uint64
+	room  *membership
+	sent  time.Time
+	reply *nats.Msg // its worker's answer
+	fail  error     // or why there is none
+}
+
+// waitRoom waits while Window replies are pending; false once the
+// connection closed.
+func (s *Session) waitRoom() bool {
+	for {
+		s.mu.Lock()
+		full := len(s.queue) >= s.cfg.Window
+		s.mu.Unlock()
+		if !full {
+			return true
+		}
+		select {
+		case <-s.space:
+		case <-s.conn.Done():
+			return false
+		}
+	}
+}
+
+// answer queues a reply known at once.
+func (s *Session) answer(line []byte, cmd string, code int) {
+	s.mu.Lock()
+	if !s.ended {
+		s.queue = append(s.queue, &pending{ready: true, cmd: cmd, line: line, code: code})
+	}
+	s.mu.Unlock()
+	s.release()
+}
+
+// publish sends cmd to its room worker as a request, exactly as a raw
+// member's frame; its reply is made when it is released (see settle).
+func (s *Session) publish(cmd roomsproto.Command) error {
+	m, ok := s.joined[cmd.Room]
+	switch {
+	case !ok:
+		return roomsproto.ErrNotJoined
+	case !m.publish:
+		return roomsproto.ErrForbidden
+	}
+	if s.hdr == nil {
+		// Built at the first publish: an idle client never pays for it.
+		s.hdr = nats.Header{contract.HeaderConn: {s.id}, contract.HeaderGateway: {s.cfg.Gateway}}
+		if s.user != "" {
+			s.hdr[contract.HeaderUser] = []string{s.user}
+		}
+	}
+	s.seq++
+	p := &pending{cmd: "publish", id: cmd.ID, seq: s.seq, room: m, sent: time.Now()}
+	s.hdr[contract.HeaderFrame] = frameKind(cmd.Binary)
+	s.hdr[contract.HeaderRoom] = m.roomHdr
+	msg := &nats.Msg{
+		Subject: m.in,
+		Reply:   s.cfg.Inbox + "." + s.id + "." + strconv.FormatUint(p.seq, 10),
+		Header:  s.hdr,
+		Data:    cmd.Body,
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	s.queue = append(s.queue, p)
+	arm := !s.armed
+	s.armed = true
+	s.mu.Unlock()
+	// PublishMsg copies the message out before it returns: the frame's
+	// buffer (cmd.Body) and the headers may be reused.
+	if err := s.cfg.Pub.PublishMsg(msg); err != nil {
+		s.resolve(p.seq, nil, roomsproto.ErrUnavailable)
+		return nil
+	}
+	if arm {
+		s.arm(s.cfg.WorkerTimeout)
+	}
+	return nil
+}
+
+var (
+	kindText   = []string{contract.FrameText}
+	kindBinary = []string{contract.FrameBinary}
+)
+
+func frameKind(binary bool) []string {
+	if binary {
+		return kindBinary
+	}
+	return kindText
+}
+
+// Reply takes the worker's answer to publish seq (the gateway's inbox
+// subscription calls it). An answer to a publish no longer in flight (it
+// timed out) is dropped, as for raw members.
+func (s *Session) Reply(seq uint64, msg *nats.Msg) { s.resolve(seq, msg, nil) }
+
+// resolve completes publish seq with its answer, or with err.
+func (s *Session) resolve(seq uint64, msg *nats.Msg, err error) {
+	var sent time.Time
+	s.mu.Lock()
+	for _, p := range s.queue {
+		if p.seq == seq && !p.ready {
+			p.ready, p.reply, p.fail = true, msg, err
+			sent = p.sent
+			break
+		}
+	}
+	s.mu.Unlock()
+	if sent.IsZero() {
+		return
+	}
+	if err == nil {
+		s.cfg.Metrics.WorkerLatency.Observe(time.Since(sent).Seconds())
+	}
+	s.release()
+}
+
+// arm sets the timer for the oldest publish in flight.
+func (s *Session) arm(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.expire)
+		return
+	}
+	s.timer.Reset(d)
+}
+
+// expire fails the publishes whose worker did not answer in time, and
+// sets the timer for the next one.
+func (s *Session) expire() {
+	now := time.Now()
+	var next time.Duration
+	s.mu.Lock()
+	for _, p := range s.queue {
+		if p.seq == 0 || p.ready {
+			continue
+		}
+		if left := s.cfg.WorkerTimeout - now.Sub(p.sent); left > 0 {
+			next = left
+			break
+		}
+		p.ready, p.fail = true, errTimeout
+	}
+	s.armed = next > 0
+	if s.armed && !s.ended {
+		s.timer.Reset(next)
+	}
+	s.mu.Unlock()
+	s.release()
+}
+
+// release sends the replies at the front of the queue that are ready, one
+// goroutine at a time.
+func (s *Session) release() {
+	s.mu.Lock()
+	if s.releasing {
+		s.mu.Unlock()
+		return // the goroutine releasing will see what became ready
+	}
+	s.releasing = true
+	for len(s.queue) > 0 && s.queue[0].ready {
+		p := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		if len(s.queue) == s.cfg.Window-1 {
+			select {
+			case s.space <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+		s.send(p)
+		s.mu.Lock()
+	}
+	s.releasing = false
+	s.mu.Unlock()
+}
