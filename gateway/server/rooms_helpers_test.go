@@ -23,6 +23,7 @@ type rc struct {
 	id      uint64
 	replies map[uint64]roomsproto.Received
 	order   []uint64 // ids of the replies, in order of arrival
+	zero    []roomsproto.Received // replies with id 0, to frames without a valid id
 	msgs    []roomsproto.Received
 }
 
@@ -61,6 +62,11 @@ func (c *rc) pull() {
 		c.t.Fatalf("undecodable frame %q: %v", frame, err)
 	}
 	for _, m := range msgs {
+		if m.ID != nil && *m.ID == 0 {
+			c.zero = append(c.zero, m)
+			c.order = append(c.order, 0)
+			continue
+		}
 		if m.ID != nil {
 			if _, dup := c.replies[*m.ID]; dup {
 				c.t.Fatalf("a second reply for id %d: %q", *m.ID, frame)
@@ -82,6 +88,20 @@ func (c *rc) reply(id uint64) roomsproto.Received {
 		}
 		c.pull()
 	}
+}
+
+// zeroReply waits for the next reply with id 0 and returns its error.
+func (c *rc) zeroReply() *roomsproto.Error {
+	c.t.Helper()
+	for len(c.zero) == 0 {
+		c.pull()
+	}
+	r := c.zero[0]
+	c.zero = c.zero[1:]
+	if r.Error == nil || r.OK != nil {
+		c.t.Fatalf("reply with id 0 is not an error: %+v", r)
+	}
+	return r.Error
 }
 
 // result waits for the reply to id: its ok, or its error.
