@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/shared"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -157,5 +161,48 @@ func TestRoomsRawAndProtocolMembers(t *testing.T) {
 	}
 	if h := protoIn[2].Header; h.Get(contract.HeaderUser) != "" || len(h[contract.HeaderUser]) != 0 {
 		t.Errorf("anonymous publish carries a user: %v", h)
+	}
+}
+
+// A push to one connection (its gateway inbox) reaches a /ws/rooms client
+// as a push; Wsgw-Close closes it.
+func TestRoomsPushToConnection(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "room")
+	g := gateway(t, url)
+	nc := natsConn(t, url)
+	seen, _ := nc.SubscribeSync(contract.RoomInWildcard(contract.RoomSubject))
+	_ = nc.Flush()
+	c := dialRooms(t, g.url, nil)
+	c.join("lobby")
+	c.publish("lobby", "who am I")
+	m, err := seen.NextMsg(within)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := contract.GatewayPrefix + "." + m.Header.Get(contract.HeaderGateway) + "." + m.Header.Get(contract.HeaderConn)
+	c.expect("lobby", "who am I", false, "", false)
+	_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Header: nats.Header{contract.HeaderFrame: {contract.FrameBinary}}, Data: []byte{0xfb, 0xff}})
+	c.expect("", "\xfb\xff", true, "", false)
+	_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Header: nats.Header{contract.HeaderClose: {"4000"}}, Data: []byte("bye")})
+	if ce := closeOf(t, c.ws); ce.Code != 4000 || ce.Text != "bye" {
+		t.Fatalf("close %d %q", ce.Code, ce.Text)
+	}
+	eventually(t, within, "the session to leave its room", func() bool { return g.Hub().Rooms() == 0 && g.Clients() == 0 })
+}
+
+// The gateway serves the AsyncAPI document it was built with.
+func TestAsyncAPIServed(t *testing.T) {
+	_, url := startNATS(t)
+	g := gateway(t, url)
+	resp, err := http.Get(g.ts.URL + "/asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/yaml" || !bytes.Equal(body, shared.AsyncAPI) ||
+		!bytes.Contains(body, []byte("asyncapi: 3.")) {
+		t.Fatalf("%d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
 	}
 }
