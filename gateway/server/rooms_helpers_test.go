@@ -22,7 +22,7 @@ type rc struct {
 	ws      *websocket.Conn
 	id      uint64
 	replies map[uint64]roomsproto.Received
-	order   []uint64 // ids of the replies, in order of arrival
+	order   []uint64              // ids of the replies, in order of arrival
 	zero    []roomsproto.Received // replies with id 0, to frames without a valid id
 	msgs    []roomsproto.Received
 }
