@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -340,6 +341,7 @@ func testPermissions(t *testing.T, bin string) {
 			{Subject: "wsgw.room.out.lobby", Header: hdr, Data: []byte("forged out")},
 			{Subject: "wsgw.revoke", Data: revoke},
 			{Subject: "wsgw.gw." + gwID + "." + connID, Header: hdr, Data: []byte("forged push")},
+			{Subject: contract.UserSubject("alice"), Header: hdr, Data: []byte("forged user push")},
 			{Subject: "wsgw.auth", Data: []byte("forged auth")},
 		} {
 			if err := nc.PublishMsg(m); err != nil {
@@ -351,7 +353,7 @@ func testPermissions(t *testing.T, bin string) {
 		subs := []*nats.Subscription{}
 		for _, s := range []struct{ subject, queue string }{
 			{"wsgw.auth", ""}, {"wsgw.auth", "auth"}, {"wsgw.gw." + gwID + ".>", ""}, {"wsgw.gw.>", ""},
-			{"wsgw.room.out.lobby", ""}, {"wsgw.echo", ""}, {"wsgw.revoke", ""},
+			{"wsgw.room.out.lobby", ""}, {"wsgw.echo", ""}, {"wsgw.revoke", ""}, {contract.UserWildcard, ""},
 		} {
 			var sub *nats.Subscription
 			if s.queue == "" {
@@ -404,12 +406,41 @@ func testPermissions(t *testing.T, bin string) {
 	w.none(t, "an auth request", func(m *nats.Msg) bool { return m.Subject == contract.AuthSubject })
 	w.find(t, "wsgw.gw."+gwID+"."+connID, "pushed") // the watcher does see what it may
 
+	// /ws/rooms over the same rights: a join and a publish that raw
+	// members of the room see, then the operator's push to alice reaches
+	// every connection of hers on both gateways, raw ones as a frame.
+	rooms := dialOK(t, gw1+"/ws/rooms", alice)
+	roundTrip(t, rooms, `{"id":1,"join":{"room":"lobby"}}`, `{"id":1,"ok":{}}`)
+	if err := rooms.WriteMessage(websocket.TextMessage, []byte(`{"id":2,"publish":{"room":"lobby","data":"via rooms"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{nextFrame(t, rooms), nextFrame(t, rooms)}
+	slices.Sort(got)
+	if want := []string{`{"id":2,"ok":{"broadcast":true}}`, `{"room":"lobby","data":"via rooms","user":"alice"}`}; !slices.Equal(got, want) {
+		t.Fatalf("publish on /ws/rooms: %q", got)
+	}
+	if got := nextFrame(t, b); got != "via rooms" {
+		t.Fatalf("raw member got %q", got)
+	}
+	userPush := &nats.Msg{Subject: contract.UserSubject("alice"), Header: nats.Header{contract.HeaderFrame: {contract.FrameText}}, Data: []byte("to alice")}
+	if err := op.PublishMsg(userPush); err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range []*websocket.Conn{priv, team} {
+		if got := nextFrame(t, ws); got != "to alice" {
+			t.Fatalf("alice's raw connection got %q", got)
+		}
+	}
+	if got := nextFrame(t, rooms); got != `{"push":{"data":"to alice"}}` {
+		t.Fatalf("alice's /ws/rooms connection got %q", got)
+	}
+
 	// Revocation by the operator.
 	revoke, _ := json.Marshal(contract.RevokeRequest{User: "alice"})
 	if err := op.Publish(contract.RevokeSubject, revoke); err != nil {
 		t.Fatal(err)
 	}
-	for _, ws := range []*websocket.Conn{priv, team} {
+	for _, ws := range []*websocket.Conn{priv, team, rooms} {
 		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 		for {
 			_, _, err := ws.ReadMessage()
