@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/wsgate/wsgate/gateway/roomsproto"
 	"github.com/wsgate/wsgate/gateway/route"
+	"github.com/wsgate/wsgate/shared/contract"
 )
 
 // A /ws/rooms client may join a room exactly when a handshake to
@@ -116,4 +118,39 @@ func TestRoomsRouteAuthModes(t *testing.T) {
 	open.publish("team-x", "anon")
 	open.expect("team-x", "anon", false, "", false)
 	c.expect("team-x", "anon", false, "", false)
+}
+
+// A /ws/rooms socket is admitted, limited and ended like any other: a
+// foreign origin is refused, the per-address limit holds, the credential's
+// expiry closes it with 4001 and a revocation with 4003, leaving its rooms.
+func TestRoomsAdmissionExpiryRevocation(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "auth")
+	worker(t, url, "room")
+	g := gateway(t, url, func(c *Config) { c.MaxConnsPerIP = 3 })
+	if st := dialStatus(t, g.url+"/ws/rooms", http.Header{"Origin": {"https://evil.example"}}); st != 403 {
+		t.Fatalf("foreign origin: %d", st)
+	}
+	eve := dialRooms(t, g.url, bearer(token(t, "eve", 2*time.Second, nil)))
+	eve.join("lobby")
+	alice := dialRooms(t, g.url, bearer("secret"))
+	alice.join("lobby")
+	anon := dialRooms(t, g.url, nil)
+	if st := dialStatus(t, g.url+"/ws/rooms", nil); st != 429 {
+		t.Fatalf("over the per-address limit: %d", st)
+	}
+	if code := closeCode(t, eve.ws, 5*time.Second); code != contract.CloseTokenExpired {
+		t.Fatalf("at expiry: close %d", code)
+	}
+	body, _ := json.Marshal(contract.RevokeRequest{User: "alice", Reason: "account locked"})
+	if err := natsConn(t, url).Publish(contract.RevokeSubject, body); err != nil {
+		t.Fatal(err)
+	}
+	if ce := closeOf(t, alice.ws); ce.Code != contract.CloseRevoked || ce.Text != "account locked" {
+		t.Fatalf("revoked: close %d %q", ce.Code, ce.Text)
+	}
+	eventually(t, within, "both to leave the room", func() bool { n, _ := g.Hub().Members("wsgw.room.out.lobby"); return n == 0 })
+	anon.join("lobby")
+	anon.publish("lobby", "alone")
+	anon.expect("lobby", "alone", false, "", false)
 }
