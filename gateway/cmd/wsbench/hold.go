@@ -24,11 +24,13 @@ import (
 // accounting of the servers. The parent drives it with one JSON object per
 // line on stdin and reads one JSON answer per command on stdout:
 //
-//	connect  open N more connections to URL from Src addresses (Par at once)
+//	connect  open N more connections to URL from Src addresses (Par at once);
+//	         with Join, each joins that room with the /ws/rooms protocol
 //	check    send "chk <id> <i>" on every connection, count correct echoes
 //	arm      start counting room messages of round ID (resets the histogram)
 //	count    how many round messages arrived so far
-//	send     connection 0 sends round-ID room messages at Rate/s for DurMS
+//	send     connection From sends round-ID room messages at Rate/s for DurMS
+//	         (as /ws/rooms publishes to Join when Join is set)
 //	pace     like send, in the background, until stop (answers at once)
 //	stop     end pace; answers what send would have
 //	collect  stop counting; return count, strays and the latency histogram
@@ -47,6 +49,8 @@ type holdReq struct {
 	Size      int               `json:"size,omitempty"`
 	Senders   int               `json:"senders,omitempty"`
 	TimeoutMS int               `json:"timeout_ms,omitempty"`
+	Join      string            `json:"join,omitempty"` // a /ws/rooms room
+	From      int               `json:"from,omitempty"` // the first sender connection
 }
 
 type holdResp struct {
@@ -82,10 +86,11 @@ type holder struct {
 	pacing   chan holdResp // pace's result, while it runs; command loop only
 	stopPace chan struct{}
 
-	round atomic.Int64 // room round being counted; 0: none
-	count atomic.Uint64
-	stray atomic.Uint64 // late messages of an earlier round
-	lat   hist
+	round  atomic.Int64 // room round being counted; 0: none
+	joined atomic.Int64 // /ws/rooms joins answered ok
+	count  atomic.Uint64
+	stray  atomic.Uint64 // late messages of an earlier round
+	lat    hist
 }
 
 func holdMain([]string) error {
@@ -184,6 +189,7 @@ func (h *holder) connect(req holdReq) holdResp {
 		hdr.Set(k, v)
 	}
 	var next, ok, failed atomic.Int64
+	joined0 := h.joined.Load()
 	var firstErr atomic.Pointer[string]
 	var wg sync.WaitGroup
 	for w := 0; w < max(req.Par, 1); w++ {
@@ -204,6 +210,14 @@ func (h *holder) connect(req holdReq) holdResp {
 					firstErr.CompareAndSwap(nil, &msg)
 					continue
 				}
+				if req.Join != "" {
+					err = ws.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"join":{"room":"`+req.Join+`"}}`))
+				}
+				if err != nil {
+					failed.Add(1)
+					_ = ws.Close()
+					continue
+				}
 				ok.Add(1)
 				h.mu.Lock()
 				c := &heldConn{ws: ws, idx: len(h.conns)}
@@ -215,6 +229,17 @@ func (h *holder) connect(req holdReq) holdResp {
 	}
 	wg.Wait()
 	resp := holdResp{OK: int(ok.Load()), Failed: int(failed.Load())}
+	if req.Join != "" {
+		// A member counts once its join is answered: it then gets every
+		// message of the room.
+		deadline := time.Now().Add(15 * time.Second)
+		for h.joined.Load()-joined0 < ok.Load() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := ok.Load() - (h.joined.Load() - joined0); n > 0 {
+			resp.Err = fmt.Sprintf("%d joins not answered", n)
+		}
+	}
 	if p := firstErr.Load(); p != nil {
 		resp.Err = *p
 	}
@@ -245,6 +270,10 @@ var (
 
 func (h *holder) handle(c *heldConn, msg []byte, now int64) {
 	switch {
+	case len(msg) > 0 && msg[0] == '{':
+		for line := range bytes.SplitSeq(msg, []byte{'\n'}) {
+			h.handleLine(line, now)
+		}
 	case len(msg) > 0 && msg[0] == 'R':
 		round, sent, ok := parseRoomMsg(msg)
 		switch {
@@ -275,6 +304,29 @@ func (h *holder) handle(c *heldConn, msg []byte, now int64) {
 		h.wrong.Add(1)
 	}
 }
+
+// handleLine takes one line of the /ws/rooms protocol: a reply (an ok join
+// counts, an error is wrong) or a room message, whose "data" is a round's
+// message as a raw member would get it. Publish replies are not counted.
+func (h *holder) handleLine(line []byte, now int64) {
+	switch {
+	case bytes.HasPrefix(line, joinedOK):
+		h.joined.Add(1)
+	case bytes.HasPrefix(line, []byte(`{"id":`)) && !bytes.Contains(line, []byte(`"error":`)):
+	case bytes.HasPrefix(line, []byte(`{"room":`)):
+		_, data, ok := bytes.Cut(line, []byte(`"data":"`))
+		end := bytes.IndexByte(data, '"')
+		if !ok || end < 1 || data[0] != 'R' {
+			h.wrong.Add(1)
+			return
+		}
+		h.handle(nil, data[:end], now)
+	default:
+		h.wrong.Add(1)
+	}
+}
+
+var joinedOK = []byte(`{"id":1,"ok":{}}`)
 
 func (h *holder) snapshot() []*heldConn {
 	h.mu.Lock()
@@ -318,9 +370,10 @@ func (h *holder) check(req holdReq) holdResp {
 func (h *holder) send(req holdReq, stop chan struct{}) holdResp {
 	conns := h.snapshot()
 	senders := max(req.Senders, 1)
-	if len(conns) < senders {
+	if req.From < 0 || len(conns) < req.From+senders {
 		return holdResp{Err: "not enough sender connections"}
 	}
+	conns = conns[req.From:]
 	for _, c := range conns[:senders] {
 		if c.dead.Load() {
 			return holdResp{Err: "a sender connection is closed"}
@@ -337,6 +390,7 @@ func (h *holder) send(req holdReq, stop chan struct{}) holdResp {
 	}
 	start := time.Now()
 	msg := make([]byte, 0, size)
+	var cmd []byte // the /ws/rooms publish around msg
 	sent := 0
 	var err error
 	for i := 0; i < n; i++ {
@@ -350,10 +404,17 @@ func (h *holder) send(req holdReq, stop chan struct{}) holdResp {
 			break
 		}
 		msg = appendRoomMsg(msg[:0], req.ID, i, time.Now().UnixNano(), size)
+		out := msg
+		if req.Join != "" {
+			// Round messages are ASCII without quotes: no escaping.
+			cmd = append(append(append(append(append(cmd[:0], `{"id":`...), strconv.Itoa(i+2)...), `,"publish":{"room":"`...), req.Join...), `","data":"`...)
+			cmd = append(append(cmd, msg...), `"}}`...)
+			out = cmd
+		}
 		c := conns[i%senders]
 		c.wmu.Lock()
 		_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		err = c.ws.WriteMessage(websocket.TextMessage, msg)
+		err = c.ws.WriteMessage(websocket.TextMessage, out)
 		c.wmu.Unlock()
 		if err != nil {
 			break

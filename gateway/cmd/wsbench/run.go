@@ -82,7 +82,7 @@ func smokeConfig() config {
 	}
 }
 
-var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "storm", "idle"}
+var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "multi", "storm", "idle"}
 
 type runner struct {
 	cfg       config
@@ -267,6 +267,7 @@ func (r *runner) run(selected []string) {
 		{"latency", r.scenLatency},
 		{"handshake", r.scenHandshake},
 		{"room", func() error { return r.scenRooms(has("room"), has("saturation")) }},
+		{"multi", r.scenMulti},
 		{"storm", r.scenStorm},
 		{"idle", r.scenIdle},
 	}

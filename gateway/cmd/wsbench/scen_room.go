@@ -40,6 +40,11 @@ type roomSetup struct {
 	holds []*holdProc
 	gws   []*gw // gateway of each hold
 	procs []*proc
+	// With several rooms held at once (scenMulti): the sender (hold 0's
+	// connection from, publishing to join over /ws/rooms when set) and the
+	// room's size, which the holds' open connections then are not.
+	from, members int
+	join          string
 }
 
 func (r *runner) scenRooms(doRooms, doSat bool) error {
@@ -124,11 +129,14 @@ func (s *roomSetup) round(rate float64, dur time.Duration, prof string) (*roomRe
 	for _, a := range arm {
 		res.members += a.Open
 	}
+	if s.members > 0 {
+		res.members = s.members
+	}
 	w := openWindow(s.procs, holdPids(s.holds)...)
 	if prof != "" && r.pprofDir != "" {
 		w.profile(r.pprofDir, prof, int(dur.Seconds()), r.gwA, r.gwB)
 	}
-	sent, err := s.holds[0].call(holdReq{Op: "send", ID: id, Rate: rate, DurMS: int(dur / time.Millisecond), Size: 64}, dur+time.Minute)
+	sent, err := s.holds[0].call(holdReq{Op: "send", ID: id, Rate: rate, DurMS: int(dur / time.Millisecond), Size: 64, From: s.from, Join: s.join}, dur+time.Minute)
 	if err != nil {
 		return nil, err
 	}
