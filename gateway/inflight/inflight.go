@@ -46,7 +46,7 @@ type Window[T any] struct {
 	release   Release[T]
 	releasing bool      // a goroutine is calling release; others leave it the work
 	expired   time.Time // frames sent a timeout before this are dropped
-	armed     bool // the caller's timer is set for the oldest pending frame
+	armed     bool      // the caller's timer is set for the oldest pending frame
 	closed    bool
 	space     chan struct{} // a token when a full window gets room, or closes
 }
