@@ -28,12 +28,10 @@ func served(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, done cha
 	got := make(chan *Conn, 1)
 	done = make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-		if err != nil {
+		c := New("1", nil, "nowhere", "inbox", Identity{Gateway: "gw"}, nil, &opts, quiet)
+		if c.Upgrade(&websocket.Upgrader{}, w, r, nil) != nil {
 			return
 		}
-		c := New("1", nil, "nowhere", "inbox", Identity{Gateway: "gw"}, &opts, quiet)
-		c.Attach(ws)
 		got <- c
 		go func() { defer close(done); c.Serve() }()
 	}))

@@ -187,9 +187,10 @@ func (w *Window[T]) Close() {
 	w.signal()
 }
 
-// Closed reports whether Close was called.
-func (w *Window[T]) Closed() bool {
+// Full reports whether Take would fail for want of room; false once the
+// window is closed.
+func (w *Window[T]) Full() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.closed
+	return !w.closed && w.next-w.head == uint64(len(w.slots))
 }

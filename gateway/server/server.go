@@ -86,6 +86,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		PongTimeout:     cfg.PongTimeout,
 		RatePerSecond:   cfg.RatePerSecond,
 		RateBurst:       cfg.RateBurst,
+		Compression:     cfg.Compression,
 		Metrics:         g.m,
 		// No frame to a client is larger than what it may send or what its
 		// send queue holds, whichever is more.
@@ -299,7 +300,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		ident.Broadcast = contract.RoomOut(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	c := client.New(id, g.nc, subject, g.inbox, ident, g.options(), g.log)
+	c := client.New(id, g.nc, subject, g.inbox, ident, rt, g.options(), g.log)
 	s.client = c
 	g.conns.Store(id, c)
 	if !decision.MayPublish() {
@@ -324,12 +325,10 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if creds.Subprotocol != "" {
 		respHdr = http.Header{"Sec-Websocket-Protocol": {creds.Subprotocol}}
 	}
-	ws, err := g.upgrader.Upgrade(w, r, respHdr)
-	if err != nil {
+	if err := c.Upgrade(&g.upgrader, w, r, respHdr); err != nil {
 		g.m.Refused.WithLabelValues("upgrade").Inc()
 		return // the upgrader answered with an HTTP error
 	}
-	c.Attach(ws)
 	handed = true
 	g.m.Accepted.WithLabelValues(rt.Path).Inc()
 	g.m.Connections.Inc()

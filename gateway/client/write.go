@@ -1,0 +1,328 @@
+package client
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/gateway/wsclose"
+	"github.com/wsgate/wsgate/shared/contract"
+)
+
+// Writing. Frames for a client wait in its queue (by reference: a room
+// broadcast is shared by every member) until a writer frames them into the
+// client's wire and writes them out in one system call. At most one writer
+// owns a client's queue at a time.
+//
+// Writers are a few goroutines shared by every client (writers), not the
+// goroutine that queues a frame: that one may be fanning a broadcast out
+// to thousands and must never wait for one client's socket. A shared
+// writer never waits either: it writes what the socket takes at once.
+// When the socket takes less (the client reads slowly), the client gets a
+// goroutine of its own that waits for it, at most WriteTimeout a batch,
+// writes whatever was queued meanwhile, and ends once the queue is empty.
+// Frames that arrive while a client waits for its turn go out with it.
+
+// Send queues a data frame. data must not be modified afterwards: it may be
+// shared by every member of a room. A client whose queue passes
+// SendQueueBytes is closed; the frame is not queued.
+func (c *Conn) Send(typ int, data []byte) { c.enqueue(frame{typ: int32(typ), data: data}) }
+
+// SendPrepared queues a room broadcast framed once for every member; data
+// is its payload, for accounting.
+func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
+	c.enqueue(frame{pm: pm, data: data})
+}
+
+// enqueue queues a frame and makes sure a writer will write it. A frame
+// always fits an empty queue, so that a client that reads is never a slow
+// consumer for one frame larger than SendQueueBytes (frames from workers
+// are at most MaxMessageBytes, see Outbound).
+func (c *Conn) enqueue(f frame) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued > 0 && c.queued+len(f.data) > c.opts.SendQueueBytes {
+		queued := c.queued
+		c.mu.Unlock()
+		c.opts.Metrics.SlowConsumers.Inc()
+		c.log.Warn("client too slow; closing", "conn", c.ID, "route", c.routePath(), "room", c.ident.Room,
+			"queued_bytes", queued)
+		c.closeNow(wsclose.New(contract.CloseTryAgainLater, "slow consumer"))
+		return
+	}
+	if c.queue == nil {
+		c.queue = getQueue()
+	}
+	c.queue = append(c.queue, f)
+	c.queued += len(f.data)
+	start := c.own()
+	c.mu.Unlock()
+	if start {
+		writers.schedule(c)
+	}
+}
+
+// own makes the caller the writer if there is none and the socket is
+// attached; it then schedules a turn. Callers hold c.mu.
+func (c *Conn) own() bool {
+	if c.writing || c.ws == nil {
+		return false
+	}
+	c.writing = true
+	c.writers.Add(1)
+	return true
+}
+
+// kick has what the reader put in the wire (control frames) written.
+func (c *Conn) kick() {
+	c.mu.Lock()
+	start := c.own()
+	c.mu.Unlock()
+	if start {
+		writers.schedule(c)
+	}
+}
+
+// idle gives up the queue if nothing is left to write. Callers hold c.mu:
+// the reader puts control frames in the wire, then takes c.mu to kick, so
+// either this sees them or the kick sees no writer.
+func (c *Conn) idle() bool {
+	if len(c.queue) > 0 || c.wire.has() {
+		return false
+	}
+	c.writing = false
+	c.writers.Done()
+	return true
+}
+
+// turn is one pass of a shared writer: it frames what is queued and writes
+// what the socket takes at once. When the socket takes less, the client's
+// own goroutine takes over; when more was queued meanwhile, the client
+// goes to the back of the run queue.
+func (c *Conn) turn() {
+	q := c.takeQueue()
+	rest := q
+	for {
+		rest = c.frameSome(rest)
+		b := c.wire.take()
+		if b == nil {
+			break
+		}
+		n, err := c.wire.writeNow(*b)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.writeFailed(b)
+			putQueue(q)
+			return
+		}
+		if n < len(*b) {
+			c.wire.untake(b, n)
+			go c.slow(q, rest)
+			return
+		}
+		c.wrote(b)
+		if len(rest) == 0 {
+			break
+		}
+	}
+	putQueue(q)
+	c.mu.Lock()
+	if c.idle() {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	writers.schedule(c)
+}
+
+// slow is a client's own writer while its socket is full: it waits for
+// the socket, then writes what was queued meanwhile, until nothing is.
+// q is the batch a turn was writing, rest what it did not frame yet.
+func (c *Conn) slow(q, rest []frame) {
+	for {
+		for {
+			b := c.wire.take()
+			if b == nil && len(rest) == 0 {
+				break
+			}
+			if b != nil {
+				err := c.wire.writeAll(*b, time.Now().Add(c.opts.WriteTimeout))
+				if err != nil {
+					c.writeFailed(b)
+					putQueue(q)
+					return
+				}
+				c.wrote(b)
+			}
+			rest = c.frameSome(rest)
+		}
+		putQueue(q)
+		c.mu.Lock()
+		if c.idle() {
+			c.mu.Unlock()
+			// Shared writers must not meet a deadline that has passed.
+			_ = c.wire.Conn.SetWriteDeadline(time.Time{})
+			return
+		}
+		c.mu.Unlock()
+		q = c.takeQueue()
+		rest = q
+	}
+}
+
+// takeQueue takes what is queued, for the writer.
+func (c *Conn) takeQueue() []frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queue
+	c.queue = nil
+	return q
+}
+
+// frameSome frames the frames of q into the wire, up to maxBatch payload
+// bytes (at least one frame), and returns those left.
+func (c *Conn) frameSome(q []frame) []frame {
+	frames, size := 0, 0
+	i := 0
+	for ; i < len(q) && size < maxBatch; i++ {
+		f := &q[i]
+		switch {
+		case f.typ == websocket.CloseMessage:
+			_ = c.sendClose(f.data, int(f.code), time.Now().Add(c.opts.WriteTimeout))
+			c.closeFramed = true
+			continue
+		case f.typ == websocket.PingMessage:
+			_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
+			continue
+		case f.pm != nil:
+			if c.ws.WritePreparedMessage(f.pm) != nil {
+				continue
+			}
+		case c.opts.Compression:
+			if c.ws.WriteMessage(int(f.typ), f.data) != nil {
+				continue
+			}
+		default:
+			if !c.wire.frame(int(f.typ), f.data) {
+				continue
+			}
+		}
+		frames++
+		size += len(f.data)
+	}
+	clear(q[:i]) // the payloads may go
+	if frames > 0 {
+		c.framesOut.Add(uint64(frames))
+		c.opts.Metrics.FramesOut.Add(float64(frames))
+	}
+	c.framed += size
+	return q[i:]
+}
+
+// wrote accounts for a buffer that went out whole: what was framed before
+// it left the queue's bound.
+func (c *Conn) wrote(b *[]byte) {
+	free(b)
+	size := c.framed
+	c.framed = 0
+	if c.closeFramed && !c.graced {
+		// The close frame is out: give the peer CloseGrace to answer, then
+		// the reader ends.
+		c.graced = true
+		_ = c.wire.Conn.SetReadDeadline(time.Now().Add(c.opts.CloseGrace))
+	}
+	if size == 0 {
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.queued -= size
+	}
+	c.mu.Unlock()
+	c.bytesOut.Add(uint64(size))
+	c.opts.Metrics.BytesOut.Add(float64(size))
+}
+
+// writeFailed ends a client whose socket failed: the peer is gone or not
+// reading. The reader ends too.
+func (c *Conn) writeFailed(b *[]byte) {
+	free(b)
+	c.wire.fail()
+	c.abort()
+	c.mu.Lock()
+	c.queue, c.queued = nil, 0
+	c.writing = false
+	c.writers.Done()
+	c.mu.Unlock()
+}
+
+// Queues are pooled: a client that receives nothing holds none.
+var queuePool = sync.Pool{New: func() any { return new([]frame) }}
+
+func getQueue() []frame {
+	return (*queuePool.Get().(*[]frame))[:0]
+}
+
+func putQueue(q []frame) {
+	if q == nil || cap(q) > 1024 {
+		return
+	}
+	clear(q)
+	q = q[:0]
+	queuePool.Put(&q)
+}
+
+// writers runs the turns of all clients on a few goroutines, one per
+// shard at most, started when a shard gets work and ended when it has
+// none: no goroutine waits while nothing is written.
+var writers = newPool(runtime.GOMAXPROCS(0))
+
+type pool struct{ shards []shard }
+
+type shard struct {
+	mu      sync.Mutex
+	ready   []*Conn
+	running bool
+	_       [40]byte // keep shards off each other's cache line
+}
+
+func newPool(n int) *pool {
+	return &pool{shards: make([]shard, max(n, 1))}
+}
+
+// schedule gives the writer of c (its caller owns the queue) a turn.
+func (p *pool) schedule(c *Conn) {
+	s := &p.shards[c.shard]
+	s.mu.Lock()
+	s.ready = append(s.ready, c)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start {
+		go s.run()
+	}
+}
+
+func (s *shard) run() {
+	var batch []*Conn
+	for {
+		s.mu.Lock()
+		if len(s.ready) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		batch, s.ready = s.ready, batch[:0]
+		s.mu.Unlock()
+		for i, c := range batch {
+			c.turn()
+			batch[i] = nil
+		}
+	}
+}
