@@ -48,9 +48,9 @@ type Conn struct {
 
 	subject    string // where this client's frames go
 	ident      Identity
-	inbox      string              // the gateway's inbox subject
+	inbox      string               // the gateway's inbox subject
 	pipe       atomic.Pointer[pipe] // frames in flight; made at the first frame
-	listenOnly bool                // set before Serve: frames close the socket
+	listenOnly bool                 // set before Serve: frames close the socket
 
 	closing  atomic.Bool
 	once     sync.Once
@@ -60,9 +60,9 @@ type Conn struct {
 	// The outbound queue (write.go). The writer owns the wire's buffer and
 	// the fields marked "writer".
 	mu          sync.Mutex
-	queue       []frame
-	queued      int  // payload bytes queued or framed and not yet written
-	writing     bool // a writer owns the queue: scheduled, in a turn, or on its own goroutine
+	queue       *queue // from queuePool; nil when empty
+	queued      int    // payload bytes queued or framed and not yet written
+	writing     bool   // a writer owns the queue: scheduled, in a turn, or on its own goroutine
 	closed      bool
 	shard       uint8          // the writers' shard that runs c's turns
 	closeFramed bool           // writer: the close frame is in the wire
@@ -208,9 +208,9 @@ func (c *Conn) close(cl wsclose.Close, flush bool) {
 		c.mu.Lock()
 		c.setClosed()
 		if !flush {
-			c.queue, c.queued = nil, 0
+			c.dropQueue()
 		}
-		c.queue = append(c.queue, frame{typ: websocket.CloseMessage, data: cl.Payload(), code: int32(cl.Code())})
+		c.push(frame{typ: websocket.CloseMessage, data: cl.Payload(), code: int32(cl.Code())})
 		start := c.own()
 		c.mu.Unlock()
 		if start {
@@ -225,7 +225,7 @@ func (c *Conn) markClosed() {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.setClosed()
-		c.queue, c.queued = nil, 0
+		c.dropQueue()
 		c.mu.Unlock()
 	})
 }

@@ -76,7 +76,7 @@ func (c *Conn) ping() {
 		c.mu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, frame{typ: websocket.PingMessage})
+	c.push(frame{typ: websocket.PingMessage})
 	start := c.own()
 	c.pinger.Reset(c.opts.PingInterval)
 	c.mu.Unlock()

@@ -23,11 +23,11 @@ type wire struct {
 	net.Conn                 // the socket, once hijacked
 	raw      syscall.RawConn // for writes that must not block; nil if the socket has none
 	mu       sync.Mutex
-	buf      *[]byte // bytes not yet written, from outPool; nil when none
+	buf      *[]byte     // bytes not yet written, from outPool; nil when none
 	rest     int         // bytes of the frame gorilla is writing still to come
 	buffered atomic.Bool // the upgrade is done
-	closeOut bool    // a close frame is in the buffer or went out: no data frame may follow
-	dead     bool    // a write failed: nothing more goes out
+	closeOut bool        // a close frame is in the buffer or went out: no data frame may follow
+	dead     bool        // a write failed: nothing more goes out
 }
 
 // outPool holds write buffers between batches: an idle client holds none.
@@ -234,7 +234,7 @@ func (c *Conn) Upgrade(u *websocket.Upgrader, w http.ResponseWriter, r *http.Req
 	c.wire.buffered.Store(true)
 	c.mu.Lock()
 	c.ws = ws
-	start := len(c.queue) > 0 && c.own()
+	start := c.queue != nil && c.own()
 	c.mu.Unlock()
 	if start {
 		writers.schedule(c)

@@ -57,10 +57,7 @@ func (c *Conn) enqueue(f frame) {
 		c.closeNow(wsclose.New(contract.CloseTryAgainLater, "slow consumer"))
 		return
 	}
-	if c.queue == nil {
-		c.queue = getQueue()
-	}
-	c.queue = append(c.queue, f)
+	c.push(f)
 	c.queued += len(f.data)
 	start := c.own()
 	c.mu.Unlock()
@@ -94,7 +91,7 @@ func (c *Conn) kick() {
 // the reader puts control frames in the wire, then takes c.mu to kick, so
 // either this sees them or the kick sees no writer.
 func (c *Conn) idle() bool {
-	if len(c.queue) > 0 || c.wire.has() {
+	if c.queue != nil || c.wire.has() {
 		return false
 	}
 	c.writing = false
@@ -108,7 +105,7 @@ func (c *Conn) idle() bool {
 // goes to the back of the run queue.
 func (c *Conn) turn() {
 	q := c.takeQueue()
-	rest := q
+	rest := q.frames()
 	for {
 		rest = c.frameSome(rest)
 		b := c.wire.take()
@@ -144,7 +141,7 @@ func (c *Conn) turn() {
 // slow is a client's own writer while its socket is full: it waits for
 // the socket, then writes what was queued meanwhile, until nothing is.
 // q is the batch a turn was writing, rest what it did not frame yet.
-func (c *Conn) slow(q, rest []frame) {
+func (c *Conn) slow(q *queue, rest []frame) {
 	for {
 		for {
 			b := c.wire.take()
@@ -172,17 +169,31 @@ func (c *Conn) slow(q, rest []frame) {
 		}
 		c.mu.Unlock()
 		q = c.takeQueue()
-		rest = q
+		rest = q.frames()
 	}
 }
 
-// takeQueue takes what is queued, for the writer.
-func (c *Conn) takeQueue() []frame {
+// takeQueue takes what is queued, for the writer; nil if nothing is.
+func (c *Conn) takeQueue() *queue {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.queue
 	c.queue = nil
 	return q
+}
+
+// push queues f. Callers hold c.mu.
+func (c *Conn) push(f frame) {
+	if c.queue == nil {
+		c.queue = queuePool.Get().(*queue)
+	}
+	*c.queue = append(*c.queue, f)
+}
+
+// dropQueue forgets what is queued. Callers hold c.mu.
+func (c *Conn) dropQueue() {
+	putQueue(c.queue)
+	c.queue, c.queued = nil, 0
 }
 
 // frameSome frames the frames of q into the wire, up to maxBatch payload
@@ -256,32 +267,39 @@ func (c *Conn) writeFailed(b *[]byte) {
 	c.wire.fail()
 	c.abort()
 	c.mu.Lock()
-	c.queue, c.queued = nil, 0
+	c.dropQueue()
 	c.writing = false
 	c.writers.Done()
 	c.mu.Unlock()
 }
 
 // Queues are pooled: a client that receives nothing holds none.
-var queuePool = sync.Pool{New: func() any { return new([]frame) }}
+var queuePool = sync.Pool{New: func() any { return new(queue) }}
 
-func getQueue() []frame {
-	return (*queuePool.Get().(*[]frame))[:0]
+type queue []frame
+
+func (q *queue) frames() []frame {
+	if q == nil {
+		return nil
+	}
+	return *q
 }
 
-func putQueue(q []frame) {
-	if q == nil || cap(q) > 1024 {
+func putQueue(q *queue) {
+	if q == nil || cap(*q) > 1024 {
 		return
 	}
-	clear(q)
-	q = q[:0]
-	queuePool.Put(&q)
+	clear(*q)
+	*q = (*q)[:0]
+	queuePool.Put(q)
 }
 
 // writers runs the turns of all clients on a few goroutines, one per
 // shard at most, started when a shard gets work and ended when it has
 // none: no goroutine waits while nothing is written.
-var writers = newPool(runtime.GOMAXPROCS(0))
+var writers *pool
+
+func init() { writers = newPool(runtime.GOMAXPROCS(0)) }
 
 type pool struct{ shards []shard }
 
@@ -289,11 +307,16 @@ type shard struct {
 	mu      sync.Mutex
 	ready   []*Conn
 	running bool
-	_       [40]byte // keep shards off each other's cache line
+	run     func()   // s.loop, bound once: starting it allocates nothing
+	_       [32]byte // keep shards off each other's cache line
 }
 
 func newPool(n int) *pool {
-	return &pool{shards: make([]shard, max(n, 1))}
+	p := &pool{shards: make([]shard, max(n, 1))}
+	for i := range p.shards {
+		p.shards[i].run = p.shards[i].loop
+	}
+	return p
 }
 
 // schedule gives the writer of c (its caller owns the queue) a turn.
@@ -309,7 +332,7 @@ func (p *pool) schedule(c *Conn) {
 	}
 }
 
-func (s *shard) run() {
+func (s *shard) loop() {
 	var batch []*Conn
 	for {
 		s.mu.Lock()
