@@ -33,6 +33,7 @@ type Options struct {
 	RatePerSecond   float64       // frames (data, ping, pong) a client may send per second; 0 disables
 	RateBurst       int           // frames it may send at once above the rate
 	Compression     bool          // permessage-deflate may be on: data frames are framed by gorilla
+	WriteCoalesce   time.Duration // a client written to less than this ago waits that long for its next write (broadcasts); 0: write at once
 	Metrics         *metrics.Gateway
 	Outbound        *Outbound // vets every worker message before it reaches the client
 }
@@ -68,6 +69,8 @@ type Conn struct {
 	closeFramed bool           // writer: the close frame is in the wire
 	graced      bool           // writer: the read deadline was set for the peer's close
 	framed      int            // writer: payload bytes framed and not yet written
+	lastWrite   time.Duration  // writer: when the last write went out, since the process started
+	paced       bool           // writer: the next turn was deferred once already
 	pinger      *time.Timer    // stopped, never re-armed, once closed
 	writers     sync.WaitGroup // held while a writer owns the queue; none start once closed
 	wire        wire           // the socket, as gorilla sees it

@@ -214,9 +214,12 @@ func (c *Conn) publishBroadcast(reply *nats.Msg) {
 // Wsgw-Close.
 func (c *Conn) Deliver(msg *nats.Msg) { c.deliver(msg, "push") }
 
+// deliver queues a reply or push and, when no writer runs, writes it on
+// the calling goroutine (the gateway's inbox): that write never waits for
+// the socket, and it saves handing the frame to another goroutine.
 func (c *Conn) deliver(msg *nats.Msg, what string) {
 	if typ, ok := c.opts.Outbound.Frame(msg, what); ok {
-		c.enqueue(frame{typ: int32(typ), data: msg.Data})
+		c.enqueue(frame{typ: int32(typ), data: msg.Data}, true)
 	}
 	c.closeIfAsked(msg)
 }

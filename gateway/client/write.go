@@ -30,19 +30,20 @@ import (
 // Send queues a data frame. data must not be modified afterwards: it may be
 // shared by every member of a room. A client whose queue passes
 // SendQueueBytes is closed; the frame is not queued.
-func (c *Conn) Send(typ int, data []byte) { c.enqueue(frame{typ: int32(typ), data: data}) }
+func (c *Conn) Send(typ int, data []byte) { c.enqueue(frame{typ: int32(typ), data: data}, false) }
 
 // SendPrepared queues a room broadcast framed once for every member; data
 // is its payload, for accounting.
 func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
-	c.enqueue(frame{pm: pm, data: data})
+	c.enqueue(frame{pm: pm, data: data}, false)
 }
 
-// enqueue queues a frame and makes sure a writer will write it. A frame
-// always fits an empty queue, so that a client that reads is never a slow
+// enqueue queues a frame and makes sure a writer will write it: the
+// caller itself when inline and no writer runs, else a shared writer. A
+// frame always fits an empty queue, so that a client that reads is never a slow
 // consumer for one frame larger than SendQueueBytes (frames from workers
 // are at most MaxMessageBytes, see Outbound).
-func (c *Conn) enqueue(f frame) {
+func (c *Conn) enqueue(f frame, inline bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -61,7 +62,10 @@ func (c *Conn) enqueue(f frame) {
 	c.queued += len(f.data)
 	start := c.own()
 	c.mu.Unlock()
-	if start {
+	switch {
+	case start && inline:
+		c.turn()
+	case start:
 		writers.schedule(c)
 	}
 }
@@ -240,6 +244,7 @@ func (c *Conn) frameSome(q []frame) []frame {
 // it left the queue's bound.
 func (c *Conn) wrote(b *[]byte) {
 	free(b)
+	c.lastWrite = time.Since(epoch)
 	size := c.framed
 	c.framed = 0
 	if c.closeFramed && !c.graced {
@@ -306,9 +311,12 @@ type pool struct{ shards []shard }
 type shard struct {
 	mu      sync.Mutex
 	ready   []*Conn
+	later   []*Conn     // paced: their turn comes at the next tick
+	tick    *time.Timer // calls tock
+	ticking bool
 	running bool
 	run     func()   // s.loop, bound once: starting it allocates nothing
-	_       [32]byte // keep shards off each other's cache line
+	_       [64]byte // keep shards off each other's cache line
 }
 
 func newPool(n int) *pool {
@@ -343,9 +351,49 @@ func (s *shard) loop() {
 		}
 		batch, s.ready = s.ready, batch[:0]
 		s.mu.Unlock()
+		now := time.Since(epoch)
 		for i, c := range batch {
-			c.turn()
+			if c.paced || c.lastWrite == 0 || now-c.lastWrite >= c.opts.WriteCoalesce {
+				c.paced = false
+				c.turn()
+			} else {
+				s.postpone(c)
+			}
 			batch[i] = nil
 		}
+	}
+}
+
+// epoch is where lastWrite counts from: a monotonic clock.
+var epoch = time.Now()
+
+// postpone gives c its turn at the shard's next tick, so that the frames
+// that arrive meanwhile go out in the same write: a client is written to
+// about once per WriteCoalesce at most. c's writer keeps the queue.
+func (s *shard) postpone(c *Conn) {
+	c.paced = true
+	s.mu.Lock()
+	s.later = append(s.later, c)
+	if s.tick == nil {
+		s.tick = time.AfterFunc(c.opts.WriteCoalesce/2, s.tock)
+	} else if !s.ticking {
+		s.tick.Reset(c.opts.WriteCoalesce / 2)
+	}
+	s.ticking = true
+	s.mu.Unlock()
+}
+
+// tock moves the deferred clients to the run queue.
+func (s *shard) tock() {
+	s.mu.Lock()
+	s.ready = append(s.ready, s.later...)
+	clear(s.later)
+	s.later = s.later[:0]
+	s.ticking = false
+	start := !s.running && len(s.ready) > 0
+	s.running = s.running || start
+	s.mu.Unlock()
+	if start {
+		go s.run()
 	}
 }

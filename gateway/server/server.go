@@ -87,6 +87,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		RatePerSecond:   cfg.RatePerSecond,
 		RateBurst:       cfg.RateBurst,
 		Compression:     cfg.Compression,
+		WriteCoalesce:   cfg.WriteCoalesce,
 		Metrics:         g.m,
 		// No frame to a client is larger than what it may send or what its
 		// send queue holds, whichever is more.
