@@ -53,10 +53,11 @@ func benchConn(b *testing.B, ident Identity, pub *workerPub) net.Conn {
 	opts := &Options{
 		MaxMessageBytes: 1 << 16, SendQueueBytes: 1 << 20, WriteTimeout: time.Second, WorkerTimeout: 5 * time.Second,
 		CloseGrace: time.Second, Metrics: m, Outbound: NewOutbound(1<<20, m, quiet),
+		Publisher: pub, Inbox: "inbox", Log: quiet,
 	}
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := New("1", pub, "subject", "inbox", ident, &route.Route{Path: "/bench"}, opts, quiet)
+		c := New("1", "subject", ident, &route.Route{Path: "/bench"}, opts)
 		pub.c = c
 		if c.Upgrade(&websocket.Upgrader{ReadBufferSize: 512, WriteBufferPool: &sync.Pool{}}, w, r, nil) != nil {
 			close(done)

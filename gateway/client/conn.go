@@ -21,8 +21,12 @@ import (
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
-// Options bound what one client may cost.
+// Options are what the clients of a gateway share: where their frames go,
+// and the bounds of what one client may cost.
 type Options struct {
+	Publisher       Publisher // the gateway's NATS connection
+	Inbox           string    // the gateway's inbox subject: replies come to <Inbox>.<id>.<seq>
+	Log             *slog.Logger
 	MaxMessageBytes int64         // larger frames close the socket with 1009
 	SendQueueBytes  int           // outbound bytes waiting; over it, the client is closed
 	WriteTimeout    time.Duration // how long a client may take to accept what is queued, and the close frame
@@ -43,13 +47,10 @@ type Conn struct {
 	ID    string
 	ws    *websocket.Conn
 	opts  *Options
-	log   *slog.Logger
-	pub   Publisher
 	route *route.Route // for logs, and how many frames may be in flight
 
 	subject    string // where this client's frames go
 	ident      Identity
-	inbox      string               // the gateway's inbox subject
 	pipe       atomic.Pointer[pipe] // frames in flight; made at the first frame
 	listenOnly bool                 // set before Serve: frames close the socket
 
@@ -68,7 +69,7 @@ type Conn struct {
 	shard       uint8          // the writers' shard that runs c's turns
 	closeFramed bool           // writer: the close frame is in the wire
 	graced      bool           // writer: the read deadline was set for the peer's close
-	framed      int            // writer: payload bytes framed and not yet written
+	framed      int32          // writer: payload bytes framed and not yet written
 	lastWrite   time.Duration  // writer: when the last write went out, since the process started
 	paced       bool           // writer: the next turn was deferred once already
 	pinger      *time.Timer    // stopped, never re-armed, once closed
@@ -81,6 +82,7 @@ type Conn struct {
 
 	// Stats, for the close log line.
 	framesIn, framesOut atomic.Uint64
+	writes              atomic.Uint64 // batches written to the socket
 	bytesIn, bytesOut   atomic.Uint64
 	sentCode, peerCode  atomic.Int32 // close codes that went out and came in
 }
@@ -104,11 +106,10 @@ var nextShard atomic.Uint32
 
 // New makes a client before its upgrade, so that it can join rooms and
 // queue frames first; Upgrade gives it its socket. Frames go to subject;
-// replies come back on <inbox>.<id>.<seq>. rt is the route it came by.
-func New(id string, pub Publisher, subject, inbox string, ident Identity, rt *route.Route, opts *Options, log *slog.Logger) *Conn {
+// replies come back on <Inbox>.<id>.<seq>. rt is the route it came by.
+func New(id, subject string, ident Identity, rt *route.Route, opts *Options) *Conn {
 	return &Conn{
-		ID: id, opts: opts, log: log, pub: pub, route: rt,
-		subject: subject, inbox: inbox, ident: ident,
+		ID: id, opts: opts, route: rt, subject: subject, ident: ident,
 		shard: uint8(nextShard.Add(1) % uint32(len(writers.shards))),
 	}
 }
@@ -294,6 +295,7 @@ func (c *Conn) finish(end int) {
 // Stats are what a client did, for the line logged when it goes.
 type Stats struct {
 	FramesIn, FramesOut, BytesIn, BytesOut uint64
+	Writes                                 uint64 // writes to the socket that carried them
 	// CloseCode is the code of the close frame the gateway sent, or if it
 	// sent none, the one the peer sent; 0 when no close frame went either
 	// way (1005: a close frame without a code).
@@ -306,5 +308,6 @@ func (c *Conn) Stats() Stats {
 	if code == 0 {
 		code = c.peerCode.Load()
 	}
-	return Stats{c.framesIn.Load(), c.framesOut.Load(), c.bytesIn.Load(), c.bytesOut.Load(), int(code)}
+	return Stats{FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn.Load(),
+		BytesOut: c.bytesOut.Load(), Writes: c.writes.Load(), CloseCode: int(code)}
 }

@@ -74,7 +74,7 @@ func (c *Conn) newPipe() *pipe {
 		hdr[contract.HeaderRoom] = []string{c.ident.Room}
 	}
 	p.msg = nats.Msg{Subject: c.subject, Header: hdr}
-	p.reply = append(append(append(make([]byte, 0, len(c.inbox)+len(c.ID)+22), c.inbox...), '.'), c.ID...)
+	p.reply = append(append(append(make([]byte, 0, len(c.opts.Inbox)+len(c.ID)+22), c.opts.Inbox...), '.'), c.ID...)
 	p.reply = append(p.reply, '.')
 	p.base = len(p.reply)
 	return p
@@ -109,7 +109,7 @@ func (c *Conn) forward(typ int, data []byte) {
 	p.msg.Data = data
 	// PublishMsg copies data into the connection's buffer, so the caller
 	// may reuse it as soon as this returns.
-	err := c.pub.PublishMsg(&p.msg)
+	err := c.opts.Publisher.PublishMsg(&p.msg)
 	p.msg.Data, p.msg.Reply = nil, ""
 	if err != nil {
 		c.Close(wsclose.New(contract.CloseTryAgainLater, "backend unavailable"))
@@ -165,7 +165,7 @@ func (c *Conn) timedOut() {
 	n := p.timeouts.Add(1)
 	if c.opts.Outbound.sometimes() {
 		p.timeouts.Add(-n)
-		c.log.Warn("worker did not answer in time; frame dropped", "conn", c.ID, "route", c.routePath(),
+		c.opts.Log.Warn("worker did not answer in time; frame dropped", "conn", c.ID, "route", c.routePath(),
 			"subject", c.subject, "dropped", n)
 	}
 }
@@ -202,10 +202,10 @@ func (c *Conn) publishBroadcast(reply *nats.Msg) {
 	}
 	m.Header[contract.HeaderFrame] = kindOf(typ)
 	m.Data = reply.Data
-	err := c.pub.PublishMsg(m)
+	err := c.opts.Publisher.PublishMsg(m)
 	m.Data = nil
 	if err != nil {
-		c.log.Warn("broadcast not published", "conn", c.ID, "route", c.routePath(), "err", err)
+		c.opts.Log.Warn("broadcast not published", "conn", c.ID, "route", c.routePath(), "err", err)
 	}
 }
 

@@ -24,7 +24,7 @@ type wire struct {
 	raw      syscall.RawConn // for writes that must not block; nil if the socket has none
 	mu       sync.Mutex
 	buf      *[]byte     // bytes not yet written, from outPool; nil when none
-	rest     int         // bytes of the frame gorilla is writing still to come
+	rest     int32       // bytes of the frame gorilla is writing still to come
 	buffered atomic.Bool // the upgrade is done
 	closeOut bool        // a close frame is in the buffer or went out: no data frame may follow
 	dead     bool        // a write failed: nothing more goes out
@@ -73,10 +73,10 @@ func (w *wire) follow(p []byte) {
 			if p[0]&0x0f == websocket.CloseMessage {
 				w.closeOut = true
 			}
-			w.rest = frameSize(p)
+			w.rest = int32(frameSize(p))
 		}
-		n := min(w.rest, len(p))
-		w.rest -= n
+		n := min(int(w.rest), len(p))
+		w.rest -= int32(n)
 		p = p[n:]
 	}
 }

@@ -53,7 +53,7 @@ func (c *Conn) enqueue(f frame, inline bool) {
 		queued := c.queued
 		c.mu.Unlock()
 		c.opts.Metrics.SlowConsumers.Inc()
-		c.log.Warn("client too slow; closing", "conn", c.ID, "route", c.routePath(), "room", c.ident.Room,
+		c.opts.Log.Warn("client too slow; closing", "conn", c.ID, "route", c.routePath(), "room", c.ident.Room,
 			"queued_bytes", queued)
 		c.closeNow(wsclose.New(contract.CloseTryAgainLater, "slow consumer"))
 		return
@@ -236,7 +236,7 @@ func (c *Conn) frameSome(q []frame) []frame {
 		c.framesOut.Add(uint64(frames))
 		c.opts.Metrics.FramesOut.Add(float64(frames))
 	}
-	c.framed += size
+	c.framed += int32(size)
 	return q[i:]
 }
 
@@ -245,7 +245,9 @@ func (c *Conn) frameSome(q []frame) []frame {
 func (c *Conn) wrote(b *[]byte) {
 	free(b)
 	c.lastWrite = time.Since(epoch)
-	size := c.framed
+	c.writes.Add(1)
+	c.opts.Metrics.SocketWrites.Inc()
+	size := int(c.framed)
 	c.framed = 0
 	if c.closeFramed && !c.graced {
 		// The close frame is out: give the peer CloseGrace to answer, then

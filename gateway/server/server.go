@@ -77,6 +77,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, nc: nc, id: nuid.Next(), m: metrics.NewGateway()}
 	g.inbox = contract.GatewayPrefix + "." + g.id
 	g.copts = client.Options{
+		Publisher:       nc,
+		Inbox:           g.inbox,
+		Log:             log,
 		MaxMessageBytes: int64(cfg.MaxMessageBytes),
 		SendQueueBytes:  cfg.SendQueueBytes,
 		WriteTimeout:    cfg.WriteTimeout,
@@ -301,7 +304,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		ident.Broadcast = contract.RoomOut(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	c := client.New(id, g.nc, subject, g.inbox, ident, rt, g.options(), g.log)
+	c := client.New(id, subject, ident, rt, g.options())
 	s.client = c
 	g.conns.Store(id, c)
 	if !decision.MayPublish() {
