@@ -24,7 +24,10 @@ func served(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, done cha
 	m := metrics.NewGateway()
 	opts.Metrics, opts.Outbound, opts.Inbox, opts.Log = m, NewOutbound(1<<20, m, quiet), "inbox", quiet
 	opts.MaxMessageBytes, opts.SendQueueBytes = 1<<16, 1<<20
-	opts.WriteTimeout, opts.CloseGrace = time.Second, time.Second
+	opts.CloseGrace = time.Second
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = time.Second
+	}
 	got := make(chan *Conn, 1)
 	done = make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
