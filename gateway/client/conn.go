@@ -89,7 +89,7 @@ type Conn struct {
 
 type frame struct {
 	data []byte
-	pm   *websocket.PreparedMessage // a room broadcast, framed once for all members
+	b    *Broadcast // a room broadcast: its compressed frame is shared
 	typ  int32
 	code int32 // of a close frame
 }

@@ -32,10 +32,34 @@ import (
 // SendQueueBytes is closed; the frame is not queued.
 func (c *Conn) Send(typ int, data []byte) { c.enqueue(frame{typ: int32(typ), data: data}, false) }
 
-// SendPrepared queues a room broadcast framed once for every member; data
-// is its payload, for accounting.
-func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
-	c.enqueue(frame{pm: pm, data: data}, false)
+// SendPrepared queues a room broadcast, made once for every member.
+func (c *Conn) SendPrepared(b *Broadcast) {
+	c.enqueue(frame{typ: int32(b.typ), data: b.data, b: b}, false)
+}
+
+// Broadcast is a frame for many clients, checked once (see FrameType).
+// Each client's writer copies it into its own write: a client that
+// compresses gets it compressed once for all of them.
+type Broadcast struct {
+	typ  int
+	data []byte
+	once sync.Once
+	pm   *websocket.PreparedMessage
+	err  error
+}
+
+// NewBroadcast makes a frame of type typ for many clients. data must not
+// be modified afterwards.
+func NewBroadcast(typ int, data []byte) *Broadcast { return &Broadcast{typ: typ, data: data} }
+
+// Data is the broadcast's payload.
+func (b *Broadcast) Data() []byte { return b.data }
+
+// prepared is the broadcast as gorilla frames it once for every client
+// (compressed where compression was negotiated), made at the first need.
+func (b *Broadcast) prepared() (*websocket.PreparedMessage, error) {
+	b.once.Do(func() { b.pm, b.err = websocket.NewPreparedMessage(b.typ, b.data) })
+	return b.pm, b.err
 }
 
 // enqueue queues a frame and makes sure a writer will write it: the
@@ -215,8 +239,9 @@ func (c *Conn) frameSome(q []frame) []frame {
 		case f.typ == websocket.PingMessage:
 			_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
 			continue
-		case f.pm != nil:
-			if c.ws.WritePreparedMessage(f.pm) != nil {
+		case c.opts.Compression && f.b != nil:
+			pm, err := f.b.prepared()
+			if err != nil || c.ws.WritePreparedMessage(pm) != nil {
 				continue
 			}
 		case c.opts.Compression:

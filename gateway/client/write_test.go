@@ -57,15 +57,12 @@ func TestFramesGoOutTogether(t *testing.T) {
 func TestFanOutNeverWaitsForASocket(t *testing.T) {
 	c, _, _ := served(t, Options{WriteTimeout: time.Hour}) // the peer reads nothing
 	big := bytes.Repeat([]byte("x"), 64<<10)
-	pm, err := websocket.NewPreparedMessage(websocket.BinaryMessage, big)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := NewBroadcast(websocket.BinaryMessage, big)
 	done := make(chan int)
 	go func() {
 		n := 0
 		for !c.isClosing() {
-			c.SendPrepared(pm, big) // 1 MiB of queue is 16 of these, the socket a few more
+			c.SendPrepared(b) // 1 MiB of queue is 16 of these, the socket a few more
 			n++
 		}
 		done <- n

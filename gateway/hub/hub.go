@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsgate/wsgate/gateway/client"
@@ -18,9 +17,8 @@ import (
 
 // Member is what a room delivers to.
 type Member interface {
-	// SendPrepared queues a broadcast framed once for all members; data is
-	// its payload.
-	SendPrepared(pm *websocket.PreparedMessage, data []byte)
+	// SendPrepared queues a broadcast made once for all members.
+	SendPrepared(b *client.Broadcast)
 }
 
 // Hub is the set of rooms with local members.
@@ -187,17 +185,14 @@ func (h *Hub) fanOut(msg *nats.Msg) {
 	if !ok {
 		return
 	}
-	// Framed once, written to every member.
-	pm, err := websocket.NewPreparedMessage(typ, msg.Data)
-	if err != nil {
-		return
-	}
+	// Made once, written to every member.
+	b := client.NewBroadcast(typ, msg.Data)
 	// Start at a rotating member, so that the same ones are not always
 	// served last in a big room.
 	members := *v
 	start := int(r.next.Add(1) % uint32(len(members)))
 	for i := range members {
-		members[(start+i)%len(members)].SendPrepared(pm, msg.Data)
+		members[(start+i)%len(members)].SendPrepared(b)
 	}
 }
 

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/natstest"
 )
@@ -24,12 +24,12 @@ type member struct {
 func newMember() *member { return &member{ch: make(chan struct{}, 100)} }
 
 // SendPrepared records what a client would receive.
-func (m *member) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
+func (m *member) SendPrepared(b *client.Broadcast) {
 	m.mu.Lock()
-	if pm == nil {
-		panic("no prepared message")
+	if b == nil {
+		panic("no broadcast")
 	}
-	m.got = append(m.got, string(data))
+	m.got = append(m.got, string(b.Data()))
 	m.mu.Unlock()
 	m.ch <- struct{}{}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,4 +376,69 @@ func TestSlowConsumerLogged(t *testing.T) {
 		l := logs.String()
 		return strings.Contains(l, "client too slow") && strings.Contains(l, "route=/ws/room ") && strings.Contains(l, "room=stuck")
 	})
+}
+
+// With GATEWAY_COMPRESSION, clients that negotiated permessage-deflate get
+// answers and broadcasts compressed by gorilla, the others plain, through
+// the same coalesced writes.
+func TestCompressionWithCoalescedWrites(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "echo")
+	worker(t, url, "room")
+	g := gateway(t, url, noRateLimit, func(c *Config) { c.Compression = true })
+	var plainBytes, deflateBytes atomic.Int64
+	counting := func(n *atomic.Int64, compress bool) *websocket.Dialer {
+		return &websocket.Dialer{EnableCompression: compress, NetDial: func(network, addr string) (net.Conn, error) {
+			c, err := net.Dial(network, addr)
+			return countingConn{c, n}, err
+		}}
+	}
+	deflate := websocket.Dialer{EnableCompression: true}
+	dialWith := func(d *websocket.Dialer, path string, compressed bool) *websocket.Conn {
+		ws, resp, err := d.Dial(g.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		if got := strings.Contains(resp.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate"); got != compressed {
+			t.Fatalf("%s: compression negotiated %v", path, got)
+		}
+		return ws
+	}
+	echo := dialWith(&deflate, "/ws", true)
+	sender := dialWith(counting(&deflateBytes, true), "/ws/room/z", true)
+	plain := dialWith(counting(&plainBytes, false), "/ws/room/z", false)
+	const n = 50
+	body := func(i int) string { return strings.Repeat(strconv.Itoa(i%10), 200+i) }
+	for i := 0; i < n; i++ {
+		send(t, echo, websocket.TextMessage, body(i))
+		send(t, sender, websocket.TextMessage, body(i))
+	}
+	for i := 0; i < n; i++ {
+		if _, got := read(t, echo); got != "echo: "+body(i) {
+			t.Fatalf("echo %d: %.20q", i, got)
+		}
+	}
+	for _, ws := range []*websocket.Conn{sender, plain} {
+		for i := 0; i < n; i++ {
+			if _, got := read(t, ws); got != body(i) {
+				t.Fatalf("broadcast %d: %.20q", i, got)
+			}
+		}
+	}
+	if d, p := deflateBytes.Load(), plainBytes.Load(); d*4 > p {
+		t.Fatalf("the compressed member read %d bytes, the plain one %d", d, p)
+	}
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
