@@ -56,11 +56,13 @@ type Conn struct {
 
 	closing  atomic.Bool
 	once     sync.Once
+	framed   int32   // writer (see below): payload bytes framed and not yet written
 	extended int64   // when alive last moved the read deadline, Unix ns; reader only
 	limit    *bucket // the client's frame budget; reader only
 
 	// The outbound queue (write.go). The writer owns the wire's buffer and
-	// the fields marked "writer".
+	// the fields marked "writer". (Fields are ordered to leave no padding:
+	// an idle client's Conn fits a smaller allocation class.)
 	mu          sync.Mutex
 	queue       *queue // from queuePool; nil when empty
 	queued      int    // payload bytes queued or framed and not yet written
@@ -69,9 +71,8 @@ type Conn struct {
 	shard       uint8          // the writers' shard that runs c's turns
 	closeFramed bool           // writer: the close frame is in the wire
 	graced      bool           // writer: the read deadline was set for the peer's close
-	framed      int32          // writer: payload bytes framed and not yet written
-	lastWrite   time.Duration  // writer: when the last write went out, since the process started
 	paced       bool           // writer: the next turn was deferred once already
+	lastWrite   time.Duration  // writer: when the last write went out, since the process started
 	pinger      *time.Timer    // stopped, never re-armed, once closed
 	writers     sync.WaitGroup // held while a writer owns the queue; none start once closed
 	wire        wire           // the socket, as gorilla sees it
