@@ -3,7 +3,6 @@ package client
 import (
 	"errors"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -37,36 +36,11 @@ func (c *Conn) SendPrepared(b *Broadcast) {
 	c.enqueue(frame{typ: int32(b.typ), data: b.data, b: b}, false)
 }
 
-// Broadcast is a frame for many clients, checked once (see FrameType).
-// Each client's writer copies it into its own write: a client that
-// compresses gets it compressed once for all of them.
-type Broadcast struct {
-	typ  int
-	data []byte
-	once sync.Once
-	pm   *websocket.PreparedMessage
-	err  error
-}
-
-// NewBroadcast makes a frame of type typ for many clients. data must not
-// be modified afterwards.
-func NewBroadcast(typ int, data []byte) *Broadcast { return &Broadcast{typ: typ, data: data} }
-
-// Data is the broadcast's payload.
-func (b *Broadcast) Data() []byte { return b.data }
-
-// prepared is the broadcast as gorilla frames it once for every client
-// (compressed where compression was negotiated), made at the first need.
-func (b *Broadcast) prepared() (*websocket.PreparedMessage, error) {
-	b.once.Do(func() { b.pm, b.err = websocket.NewPreparedMessage(b.typ, b.data) })
-	return b.pm, b.err
-}
-
 // enqueue queues a frame and makes sure a writer will write it: the
 // caller itself when inline and no writer runs, else a shared writer. A
-// frame always fits an empty queue, so that a client that reads is never a slow
-// consumer for one frame larger than SendQueueBytes (frames from workers
-// are at most MaxMessageBytes, see Outbound).
+// frame always fits an empty queue, so that a client that reads is never a
+// slow consumer for one frame larger than SendQueueBytes (frames from
+// workers are at most MaxMessageBytes, see Outbound).
 func (c *Conn) enqueue(f frame, inline bool) {
 	c.mu.Lock()
 	if c.closed {
@@ -95,7 +69,7 @@ func (c *Conn) enqueue(f frame, inline bool) {
 }
 
 // own makes the caller the writer if there is none and the socket is
-// attached; it then schedules a turn. Callers hold c.mu.
+// attached; the caller then runs or schedules a turn. Callers hold c.mu.
 func (c *Conn) own() bool {
 	if c.writing || c.ws == nil {
 		return false
@@ -324,103 +298,4 @@ func putQueue(q *queue) {
 	clear(*q)
 	*q = (*q)[:0]
 	queuePool.Put(q)
-}
-
-// writers runs the turns of all clients on a few goroutines, one per
-// shard at most, started when a shard gets work and ended when it has
-// none: no goroutine waits while nothing is written.
-var writers *pool
-
-func init() { writers = newPool(runtime.GOMAXPROCS(0)) }
-
-type pool struct{ shards []shard }
-
-type shard struct {
-	mu      sync.Mutex
-	ready   []*Conn
-	later   []*Conn     // paced: their turn comes at the next tick
-	tick    *time.Timer // calls tock
-	ticking bool
-	running bool
-	run     func()   // s.loop, bound once: starting it allocates nothing
-	_       [64]byte // keep shards off each other's cache line
-}
-
-func newPool(n int) *pool {
-	p := &pool{shards: make([]shard, max(n, 1))}
-	for i := range p.shards {
-		p.shards[i].run = p.shards[i].loop
-	}
-	return p
-}
-
-// schedule gives the writer of c (its caller owns the queue) a turn.
-func (p *pool) schedule(c *Conn) {
-	s := &p.shards[c.shard]
-	s.mu.Lock()
-	s.ready = append(s.ready, c)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
-	if start {
-		go s.run()
-	}
-}
-
-func (s *shard) loop() {
-	var batch []*Conn
-	for {
-		s.mu.Lock()
-		if len(s.ready) == 0 {
-			s.running = false
-			s.mu.Unlock()
-			return
-		}
-		batch, s.ready = s.ready, batch[:0]
-		s.mu.Unlock()
-		now := time.Since(epoch)
-		for i, c := range batch {
-			if c.paced || c.lastWrite == 0 || now-c.lastWrite >= c.opts.WriteCoalesce {
-				c.paced = false
-				c.turn()
-			} else {
-				s.postpone(c)
-			}
-			batch[i] = nil
-		}
-	}
-}
-
-// epoch is where lastWrite counts from: a monotonic clock.
-var epoch = time.Now()
-
-// postpone gives c its turn at the shard's next tick, so that the frames
-// that arrive meanwhile go out in the same write: a client is written to
-// about once per WriteCoalesce at most. c's writer keeps the queue.
-func (s *shard) postpone(c *Conn) {
-	c.paced = true
-	s.mu.Lock()
-	s.later = append(s.later, c)
-	if s.tick == nil {
-		s.tick = time.AfterFunc(c.opts.WriteCoalesce/2, s.tock)
-	} else if !s.ticking {
-		s.tick.Reset(c.opts.WriteCoalesce / 2)
-	}
-	s.ticking = true
-	s.mu.Unlock()
-}
-
-// tock moves the deferred clients to the run queue.
-func (s *shard) tock() {
-	s.mu.Lock()
-	s.ready = append(s.ready, s.later...)
-	clear(s.later)
-	s.later = s.later[:0]
-	s.ticking = false
-	start := !s.running && len(s.ready) > 0
-	s.running = s.running || start
-	s.mu.Unlock()
-	if start {
-		go s.run()
-	}
 }
