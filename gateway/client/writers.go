@@ -11,7 +11,7 @@ import (
 // none: no goroutine waits while nothing is written.
 var writers *pool
 
-func init() { writers = newPool(runtime.GOMAXPROCS(0)) }
+func init() { writers = newPool(min(runtime.GOMAXPROCS(0), 64)) }
 
 type pool struct{ shards []shard }
 
