@@ -142,7 +142,11 @@ func Parse(spec string) (*Table, error) {
 	if err := dec.Decode(&routes); err != nil {
 		return nil, fmt.Errorf("GATEWAY_ROUTES: %w", err)
 	}
-	return New(routes)
+	t, err := New(routes)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_ROUTES: %w", err)
+	}
+	return t, nil
 }
 
 // Match returns the route for path and, for a room route, the room name.
