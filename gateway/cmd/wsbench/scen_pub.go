@@ -146,44 +146,59 @@ func pubFrame(b []byte, seq uint64) []byte {
 	return b
 }
 
-// pubReader is one connection's reader of answers or copies, which must
-// come in sequence: 0, 1, 2, …
-type pubReader struct {
-	ws       *websocket.Conn
+// pubCheck checks one connection's answers or copies, which must be the
+// frames sent, each after prefix, in sequence: 0, 1, 2, …
+type pubCheck struct {
 	prefix   []byte
 	next     uint64 // sequence expected next
+	want     []byte
 	got      atomic.Uint64
-	disorder atomic.Uint64
-	wrong    atomic.Uint64
-	err      atomic.Pointer[string]
+	disorder atomic.Uint64 // answers whose sequence is not the one expected
+	wrong    atomic.Uint64 // answers that are no frame of this round
+}
+
+// check counts msg and returns its sequence; ok is false for a malformed one.
+func (pc *pubCheck) check(msg []byte) (seq uint64, ok bool) {
+	rest, ok := bytes.CutPrefix(msg, pc.prefix)
+	sp := bytes.IndexByte(rest, ' ')
+	if !ok || sp <= 1 || rest[0] != 'p' {
+		pc.wrong.Add(1)
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(rest[1:sp]), 10, 64)
+	if pc.want = pubFrame(pc.want, seq); err != nil || !bytes.Equal(rest, pc.want) {
+		pc.wrong.Add(1)
+		return 0, false
+	}
+	if seq != pc.next {
+		pc.disorder.Add(1)
+	}
+	pc.next = seq + 1
+	pc.got.Add(1)
+	return seq, true
+}
+
+// pubReader is one connection's only reader.
+type pubReader struct {
+	pubCheck
+	ws  *websocket.Conn
+	err atomic.Pointer[string]
 }
 
 func (pr *pubReader) run(onAnswer func(seq uint64)) {
 	buf := make([]byte, 0, 128)
-	want := make([]byte, 0, 64)
 	for {
 		_, msg, err := nextMsg(pr.ws, buf)
 		buf = msg
 		if err != nil {
 			return
 		}
-		rest, ok := bytes.CutPrefix(msg, pr.prefix)
-		sp := bytes.IndexByte(rest, ' ')
-		var seq uint64
-		if ok && len(rest) > 1 && rest[0] == 'p' && sp > 1 {
-			seq, err = strconv.ParseUint(string(rest[1:sp]), 10, 64)
-		}
-		if !ok || sp <= 1 || err != nil || !bytes.Equal(rest, pubFrame(want, seq)) {
-			pr.wrong.Add(1)
+		seq, ok := pr.check(msg)
+		if !ok {
 			s := fmt.Sprintf("%q", msg)
 			pr.err.CompareAndSwap(nil, &s)
 			continue
 		}
-		if seq != pr.next {
-			pr.disorder.Add(1)
-		}
-		pr.next = seq + 1
-		pr.got.Add(1)
 		if onAnswer != nil {
 			onAnswer(seq)
 		}
@@ -213,7 +228,7 @@ func runPublisher(s pubSpec) (*pubResult, error) {
 	readers := make([]*pubReader, len(conns))
 	var wg sync.WaitGroup
 	for i, ws := range conns {
-		pr := &pubReader{ws: ws, prefix: s.prefix}
+		pr := &pubReader{ws: ws, pubCheck: pubCheck{prefix: s.prefix}}
 		readers[i] = pr
 		var onAnswer func(uint64)
 		if i == 0 {
