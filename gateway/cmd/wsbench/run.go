@@ -210,6 +210,7 @@ var method = []string{
 	"Every client runs in separate processes from the servers: the run process for echo/latency/handshakes, 'wsbench hold' processes for idle connections and room members.",
 	"Room latency = receiver wall clock - sender wall clock stamped in the message, same machine; percentiles from merged log-linear histograms (~1.6% resolution).",
 	"Idle RSS is read after a forced GC (admin /debug/pprof/heap?gc=1); raw RSS before it is in the detail.",
+	"With -ref REV, gateway, worker and devnats of REV are built from a temporary git worktree and run as a second stack (own NATS, workers, gateways, same settings); every round runs baseline, reference, product in turn.",
 }
 
 func (r *runner) fail(format string, args ...any) {

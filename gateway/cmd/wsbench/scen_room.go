@@ -438,11 +438,14 @@ func (r *runner) saturation(setups []*roomSetup, members int, issue string, nats
 	f.Detail = strings.Join(details, " | ")
 	if issue == "12.1" {
 		f.Target = ">=4x reference"
-		if f.Ref != nil && *f.Ref > 0 {
+		switch {
+		case f.Ref == nil:
+			f.Target += " (no -ref: not judged)"
+		case *f.Ref == 0:
+			f.Target += " (the reference held no step: not judged)"
+		default:
 			f.VsRef = vsRef(f)
 			f.judge(f.Product >= 4**f.Ref)
-		} else {
-			f.Target += " (no -ref: not judged)"
 		}
 	} else {
 		f.Target, f.VsRef = "(report)", vsRef(f)
