@@ -206,6 +206,7 @@ type window struct {
 	clients []int
 	cpu0    []time.Duration
 	client0 time.Duration
+	busy0   time.Duration // the whole machine's
 	t0      time.Time
 	prof    sync.WaitGroup
 }
@@ -216,6 +217,7 @@ func openWindow(procs []*proc, clients ...int) *window {
 		w.cpu0 = append(w.cpu0, cpuTime(p.pid()))
 	}
 	w.client0 = cpuTime(clients...)
+	w.busy0 = machineBusy()
 	return w
 }
 
@@ -254,8 +256,13 @@ func (w *window) close(ops float64) (float64, float64, map[string]float64) {
 			split["cpu_us_"+p.name] = float64(d.Microseconds()) / ops
 		}
 	}
+	client := cpuTime(w.clients...) - w.client0
 	if ops > 0 && len(w.clients) > 0 {
-		split["client_cpu_us"] = float64((cpuTime(w.clients...) - w.client0).Microseconds()) / ops
+		split["client_cpu_us"] = float64(client.Microseconds()) / ops
+	}
+	if secs > 0 {
+		other := machineBusy() - w.busy0 - total - client
+		split["other_cpu_pct"] = max(0, 100*other.Seconds()/secs)
 	}
 	w.prof.Wait()
 	if ops <= 0 {
@@ -276,7 +283,7 @@ func fmtNum(v float64, unit string) string {
 
 func (rep *report) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tUNIT\tBASELINE\tREFERENCE\tPRODUCT\tVS B\tVS REF\tTARGET\tRESULT\tCPU µs/op B\tCPU R\tCPU P\tOP\tLOAD\tNATS msg/s\tDETAIL")
+	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tUNIT\tBASELINE\tREFERENCE\tPRODUCT\tVS B\tVS REF\tTARGET\tRESULT\tCPU µs/op B\tCPU R\tCPU P\tOP\tLOAD\tOTHER %\tNATS msg/s\tDETAIL")
 	for _, f := range rep.Figures {
 		b, rf := optNum(f.Baseline, f.Unit), optNum(f.Ref, f.Unit)
 		cb, cr, cp := optNum(f.CPUBase, "µs/op"), optNum(f.CPURef, "µs/op"), optNum(f.CPUProd, "µs/op")
@@ -284,9 +291,13 @@ func (rep *report) printTable(w io.Writer) {
 		if f.Pass != nil {
 			res = map[bool]string{true: "PASS", false: "MISS"}[*f.Pass]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%s\n",
+		other := "-"
+		if v, ok := f.otherCPU(); ok {
+			other = fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.0f\t%s\n",
 			f.Scenario, f.Name, f.Unit, b, rf, fmtNum(f.Product, f.Unit), orDash(f.Versus), orDash(f.VsRef), orDash(f.Target), res,
-			cb, cr, cp, f.Op, f.LoadAvg, f.NATS, f.Detail)
+			cb, cr, cp, f.Op, f.LoadAvg, other, f.NATS, f.Detail)
 	}
 	_ = tw.Flush()
 }
