@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+
+	"github.com/wsgate/wsgate/gateway/client"
 )
 
 // nop is a member that only counts, or with watch set, also records the
@@ -27,9 +28,9 @@ type nop struct {
 func (m *nop) Receive(b *Broadcast) {
 	data := b.Msg.Data
 	if m.proto {
-		sinkPM, _ = b.Proto()
+		sinkB = b.Proto()
 	} else {
-		sinkPM = b.Raw()
+		sinkB = b.Raw()
 	}
 	m.n.Add(1)
 	if !m.watch {
@@ -73,7 +74,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 	}
 }
 
-var sinkPM *websocket.PreparedMessage
+var sinkB *client.Broadcast
 
 // One broadcast to a room's members, without the dispatcher queue: raw
 // members take the frame as it came, /ws/rooms members the protocol line,

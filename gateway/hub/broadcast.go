@@ -4,6 +4,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/roomsproto"
 	"github.com/wsgate/wsgate/gateway/wsclose"
 	"github.com/wsgate/wsgate/shared/contract"
@@ -23,9 +24,8 @@ type Broadcast struct {
 	// push that carries no frame, only Wsgw-Close.
 	Type int
 
-	raw         *websocket.PreparedMessage
-	proto       *websocket.PreparedMessage
-	line        []byte
+	raw         *client.Broadcast
+	proto       *client.Broadcast
 	closeParsed bool
 	hasClose    bool
 	close       wsclose.Close
@@ -34,31 +34,30 @@ type Broadcast struct {
 // Push reports a push to a user, as opposed to a room message.
 func (b *Broadcast) Push() bool { return b.Room == "" }
 
-// Raw is the body framed as it came, for raw members; nil when there is no
-// frame.
-func (b *Broadcast) Raw() *websocket.PreparedMessage {
+// Raw is the body as it came, for raw members; nil when there is no frame.
+func (b *Broadcast) Raw() *client.Broadcast {
 	if b.raw == nil && b.Type != 0 {
-		b.raw, _ = websocket.NewPreparedMessage(b.Type, b.Msg.Data)
+		b.raw = client.NewBroadcast(b.Type, b.Msg.Data)
 	}
 	return b.raw
 }
 
 // Proto is the body as one line of the /ws/rooms protocol (a room message,
-// or a push), framed as a text message, and the line itself; nil when there
-// is no frame.
-func (b *Broadcast) Proto() (*websocket.PreparedMessage, []byte) {
+// or a push) in a text frame; nil when there is no frame.
+func (b *Broadcast) Proto() *client.Broadcast {
 	if b.proto == nil && b.Type != 0 {
 		binary := b.Type == websocket.BinaryMessage
+		var line []byte
 		if b.Push() {
-			b.line = roomsproto.AppendPush(nil, b.Msg.Data, binary)
+			line = roomsproto.AppendPush(nil, b.Msg.Data, binary)
 		} else {
-			b.line = roomsproto.AppendMessage(nil, &roomsproto.Message{
+			line = roomsproto.AppendMessage(nil, &roomsproto.Message{
 				Room: b.Room, Body: b.Msg.Data, Binary: binary, User: b.Msg.Header.Get(contract.HeaderUser),
 			})
 		}
-		b.proto, _ = websocket.NewPreparedMessage(websocket.TextMessage, b.line)
+		b.proto = client.NewBroadcast(websocket.TextMessage, line)
 	}
-	return b.proto, b.line
+	return b.proto
 }
 
 // Close is the close a push asks for with Wsgw-Close, after its frame.

@@ -477,11 +477,11 @@ func newRecv(proto bool) *recv { return &recv{ch: make(chan struct{}, 100), prot
 func (r *recv) Receive(b *Broadcast) {
 	r.mu.Lock()
 	if r.proto {
-		if pm, line := b.Proto(); pm != nil {
-			r.got = append(r.got, "proto:"+string(line))
-			r.lines = append(r.lines, line)
+		if p := b.Proto(); p != nil {
+			r.got = append(r.got, "proto:"+string(p.Data()))
+			r.lines = append(r.lines, p.Data())
 		}
-	} else if pm := b.Raw(); pm != nil {
+	} else if p := b.Raw(); p != nil {
 		r.got = append(r.got, "raw:"+string(b.Msg.Data))
 	}
 	if cl, ok := b.Close(); ok {

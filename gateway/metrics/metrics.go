@@ -19,6 +19,7 @@ type Gateway struct {
 	Disconnects    *prometheus.CounterVec // code
 	FramesIn       prometheus.Counter
 	FramesOut      prometheus.Counter
+	SocketWrites   prometheus.Counter
 	BytesIn        prometheus.Counter
 	BytesOut       prometheus.Counter
 	RateLimited    prometheus.Counter
@@ -51,6 +52,7 @@ func NewGateway() *Gateway {
 	m.Disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_disconnects_total", Help: "Closed client connections, by WebSocket close code (1006: no close frame)."}, []string{"code"})
 	m.FramesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_frames_received_total", Help: "Frames received from clients."})
 	m.FramesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_frames_sent_total", Help: "Frames written to clients."})
+	m.SocketWrites = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_socket_writes_total", Help: "Writes to client sockets, each carrying the frames queued for that client (one system call unless its socket was full)."})
 	m.BytesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_received_bytes_total", Help: "Payload bytes received from clients."})
 	m.BytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_sent_bytes_total", Help: "Payload bytes written to clients."})
 	m.RateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_rate_limited_total", Help: "Clients closed for exceeding their frame rate."})
@@ -64,7 +66,7 @@ func NewGateway() *Gateway {
 	m.AuthDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_auth_decisions_total", Help: "Auth worker decisions, by outcome (ok, unauthorized, forbidden, unavailable)."}, []string{"outcome"})
 	m.AuthLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_auth_duration_seconds", Help: "Time to get an auth decision.", Buckets: latencyBuckets})
 	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_rooms_commands_total", Help: "Commands of /ws/rooms clients answered, by command (join, leave, publish, invalid) and reply code (200 for ok)."}, []string{"command", "code"})
-	for _, c := range []prometheus.Collector{m.Commands, m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut,
+	for _, c := range []prometheus.Collector{m.Commands, m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut, m.SocketWrites,
 		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.RoomDrops, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
 		f(c)
 	}

@@ -103,8 +103,8 @@ func (s *Session) broadcast(m *membership, reply *nats.Msg) (done bool, err erro
 // Receive queues a room message or a push for the client (hub.Member): the
 // line is encoded once per message for every protocol member.
 func (s *Session) Receive(b *hub.Broadcast) {
-	if pm, line := b.Proto(); pm != nil {
-		s.conn.SendPrepared(pm, line)
+	if p := b.Proto(); p != nil {
+		s.conn.SendPrepared(p)
 	}
 	if cl, ok := b.Close(); ok {
 		s.conn.Close(cl)

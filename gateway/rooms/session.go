@@ -31,7 +31,7 @@ import (
 // Conn is what a session needs of its connection (a *client.Conn).
 type Conn interface {
 	Send(typ int, data []byte)
-	SendPrepared(pm *websocket.PreparedMessage, data []byte)
+	SendPrepared(b *client.Broadcast)
 	Close(wsclose.Close)
 	Abort()
 	Done() <-chan struct{}

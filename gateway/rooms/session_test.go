@@ -48,7 +48,7 @@ func (c *fakeConn) Send(_ int, data []byte) {
 	c.sent <- struct{}{}
 }
 
-func (c *fakeConn) SendPrepared(_ *websocket.PreparedMessage, data []byte) { c.Send(0, data) }
+func (c *fakeConn) SendPrepared(b *client.Broadcast) { c.Send(0, b.Data()) }
 
 func (c *fakeConn) Close(cl wsclose.Close) {
 	c.mu.Lock()

@@ -32,8 +32,8 @@ type member interface {
 type raw struct{ *client.Conn }
 
 func (r raw) Receive(b *hub.Broadcast) {
-	if pm := b.Raw(); pm != nil {
-		r.SendPrepared(pm, b.Msg.Data)
+	if p := b.Raw(); p != nil {
+		r.SendPrepared(p)
 	}
 	if cl, ok := b.Close(); ok {
 		r.Close(cl)

@@ -77,6 +77,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, nc: nc, id: nuid.Next(), m: metrics.NewGateway()}
 	g.inbox = contract.GatewayPrefix + "." + g.id
 	g.copts = client.Options{
+		Publisher:       nc,
+		Inbox:           g.inbox,
+		Log:             log,
 		MaxMessageBytes: int64(cfg.MaxMessageBytes),
 		SendQueueBytes:  cfg.SendQueueBytes,
 		WriteTimeout:    cfg.WriteTimeout,
@@ -86,6 +89,8 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		PongTimeout:     cfg.PongTimeout,
 		RatePerSecond:   cfg.RatePerSecond,
 		RateBurst:       cfg.RateBurst,
+		Compression:     cfg.Compression,
+		WriteCoalesce:   cfg.WriteCoalesce,
 		Metrics:         g.m,
 		// No frame to a client is larger than what it may send or what its
 		// send queue holds, whichever is more.
@@ -127,8 +132,14 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	g.roomsOpt = map[string]*rooms.Options{}
 	for _, p := range cfg.Routes.Paths() {
 		if rt, _, _ := cfg.Routes.Match(p); rt != nil && rt.Kind == route.KindRooms {
+			// The route's in_flight bounds a client's commands waiting for
+			// their reply; its next frames wait in the socket past it.
+			window := rt.InFlight
+			if window == 0 {
+				window = route.DefaultInFlight
+			}
 			g.roomsOpt[p] = &rooms.Options{
-				Gateway: g.id, Base: rt.Subject, Inbox: g.inbox, MaxRooms: cfg.MaxRoomsPerConnection, Window: roomsWindow,
+				Gateway: g.id, Base: rt.Subject, Inbox: g.inbox, MaxRooms: cfg.MaxRoomsPerConnection, Window: window,
 				WorkerTimeout: cfg.WorkerTimeout, Pub: nc, Outbound: g.copts.Outbound, Metrics: g.m, Log: log,
 			}
 		}
@@ -165,11 +176,6 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 // room for any burst, where a longer backlog would only deliver later than
 // anyone waits. Past it NATS drops; the hub counts and logs each drop.
 const roomQueue = 4096
-
-// roomsWindow is how many commands of one /ws/rooms client may wait for
-// their reply; its next frames wait in the socket past it. Publishes wait
-// for their room worker concurrently within it.
-const roomsWindow = 16
 
 // ConfigureHTTP sets the handler and the limits that guard the handshake:
 // a client must send its request headers within GATEWAY_HANDSHAKE_TIMEOUT
@@ -335,7 +341,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		ident.Broadcast = contract.RoomOut(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	c := client.New(id, g.nc, subject, g.inbox, ident, g.options(), g.log)
+	c := client.New(id, subject, ident, rt, g.options())
 	s.client = c
 	var m member = raw{c}
 	if rt.Kind == route.KindRooms {
@@ -345,7 +351,6 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		hr := &hubRooms{g: g}
 		s.rooms = rooms.New(c, id, s.user, hr, joins, g.roomsOpt[rt.Path])
 		hr.m = s.rooms
-		c.Handle(s.rooms)
 		m = s.rooms
 	} else if !decision.MayPublish() {
 		c.ListenOnly()
@@ -376,12 +381,10 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if creds.Subprotocol != "" {
 		respHdr = http.Header{"Sec-Websocket-Protocol": {creds.Subprotocol}}
 	}
-	ws, err := g.upgrader.Upgrade(w, r, respHdr)
-	if err != nil {
+	if err := c.Upgrade(&g.upgrader, w, r, respHdr); err != nil {
 		g.m.Refused.WithLabelValues("upgrade").Inc()
 		return // the upgrader answered with an HTTP error
 	}
-	c.Attach(ws)
 	handed = true
 	g.m.Accepted.WithLabelValues(rt.Path).Inc()
 	g.m.Connections.Inc()

@@ -28,14 +28,19 @@ type session struct {
 // serve runs a client's reader on its own goroutine until the socket ends.
 func (g *Gateway) serve(s *session) {
 	start := time.Now()
-	s.client.Serve()
+	if s.rooms != nil {
+		s.client.ServeWith(s.rooms) // frames are commands, run by the session
+	} else {
+		s.client.Serve()
+	}
 	g.release(s)
 	st := s.client.Stats()
 	g.m.Connections.Dec()
 	g.m.Disconnects.WithLabelValues(metrics.CodeLabel(st.CloseCode)).Inc()
 	g.log.Info("connection closed", "conn", s.client.ID, "route", s.route.Path, "room", s.room, "user", s.user,
 		"code", st.CloseCode, "duration", time.Since(start).Round(time.Millisecond),
-		"frames_in", st.FramesIn, "frames_out", st.FramesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
+		"frames_in", st.FramesIn, "frames_out", st.FramesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
+		"writes", st.Writes)
 }
 
 // release gives back everything s took, in reverse order.

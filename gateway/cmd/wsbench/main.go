@@ -3,12 +3,14 @@
 //
 //	wsbench baseline -addr 127.0.0.1:0   the reference echo server (no NATS)
 //	wsbench hold                         a client process holding connections, driven on stdin/stdout
-//	wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only echo,latency,...] [-pprof DIR] [-ref-bin DIR]
+//	wsbench run [-bin DIR] [-ref REV] [-smoke] [-out bench.json] [-only echo,latency,...] [-pprof DIR] [-ref-bin DIR] [-storm-nice N]
 //
 // run starts NATS, the workers, the gateways and the baseline as separate
 // processes, as in production, so each one's CPU and memory can be read
 // from /proc, and the clients live in other processes than the servers.
-// Only loopback addresses are ever dialled.
+// With -ref REV it also builds gateway, worker and devnats of that git
+// revision and runs them as a second stack, the reference, in the same
+// rounds. Only loopback addresses are ever dialled.
 package main
 
 import (
@@ -19,7 +21,7 @@ import (
 const usage = `usage:
   wsbench baseline [-addr 127.0.0.1:0]
   wsbench hold
-  wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only LIST] [-pprof DIR] [-keep-logs] [-ref-bin DIR] [-storm-nice N]`
+  wsbench run [-bin DIR] [-ref REV] [-smoke] [-out bench.json] [-only LIST] [-pprof DIR] [-keep-logs] [-ref-bin DIR] [-storm-nice N]`
 
 func main() {
 	if len(os.Args) < 2 {

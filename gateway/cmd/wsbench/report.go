@@ -21,6 +21,7 @@ type report struct {
 	Mode        string    `json:"mode"`
 	WallSeconds float64   `json:"wall_seconds"`
 	Bin         string    `json:"bin"`
+	Reference   *refBuild `json:"reference,omitempty"`
 	Machine     machine   `json:"machine"`
 	Method      []string  `json:"method"`
 	NATSSanity  []sanity  `json:"nats_sanity"`
@@ -54,11 +55,15 @@ type figure struct {
 	Unit     string   `json:"unit"`
 	Op       string   `json:"cpu_per"` // what the CPU figure is divided by
 	Baseline *float64 `json:"baseline,omitempty"`
+	Ref      *float64 `json:"reference,omitempty"`
 	Product  float64  `json:"product"`
-	Versus   string   `json:"versus,omitempty"`
+	Versus   string   `json:"versus,omitempty"`     // product vs baseline
+	VsRef    string   `json:"versus_ref,omitempty"` // product vs reference
 	Target   string   `json:"target,omitempty"`
+	Issue    string   `json:"issue_target,omitempty"` // which issue target this figure answers, e.g. "12.1"
 	Pass     *bool    `json:"pass,omitempty"`
 	CPUBase  *float64 `json:"cpu_us_per_op_baseline,omitempty"`
+	CPURef   *float64 `json:"cpu_us_per_op_reference,omitempty"`
 	CPUProd  *float64 `json:"cpu_us_per_op_product,omitempty"`
 	LoadAvg  float64  `json:"loadavg"`
 	NATS     float64  `json:"nats_sanity_msgs_per_sec"`
@@ -76,21 +81,25 @@ type round struct {
 
 func ptr[T any](v T) *T { return &v }
 
-// summarize fills medians, CPU and load from the rounds of side "baseline"
-// (or "reference", an earlier build) and "product"; value picks what a round
-// contributes.
+// summarize fills medians, CPU and load from the rounds of each side.
 func (f *figure) summarize(nats float64) {
-	var bv, pv, bc, pc, load []float64
+	var bv, rv, pv, bc, rc, pc, load []float64
 	for _, rd := range f.Rounds {
 		load = append(load, rd.LoadAvg)
-		if rd.Side == baseline || rd.Side == reference {
+		switch rd.Side {
+		case baseline:
 			bv, bc = append(bv, rd.Value), append(bc, rd.CPUUS)
-		} else {
+		case reference:
+			rv, rc = append(rv, rd.Value), append(rc, rd.CPUUS)
+		default:
 			pv, pc = append(pv, rd.Value), append(pc, rd.CPUUS)
 		}
 	}
 	if len(bv) > 0 {
 		f.Baseline, f.CPUBase = ptr(median(bv)), ptr(median(bc))
+	}
+	if len(rv) > 0 {
+		f.Ref, f.CPURef = ptr(median(rv)), ptr(median(rc))
 	}
 	if len(pv) > 0 {
 		f.Product, f.CPUProd = median(pv), ptr(median(pc))
@@ -197,6 +206,7 @@ type window struct {
 	clients []int
 	cpu0    []time.Duration
 	client0 time.Duration
+	busy0   time.Duration // the whole machine's
 	t0      time.Time
 	prof    sync.WaitGroup
 }
@@ -207,6 +217,7 @@ func openWindow(procs []*proc, clients ...int) *window {
 		w.cpu0 = append(w.cpu0, cpuTime(p.pid()))
 	}
 	w.client0 = cpuTime(clients...)
+	w.busy0 = machineBusy()
 	return w
 }
 
@@ -245,8 +256,13 @@ func (w *window) close(ops float64) (float64, float64, map[string]float64) {
 			split["cpu_us_"+p.name] = float64(d.Microseconds()) / ops
 		}
 	}
+	client := cpuTime(w.clients...) - w.client0
 	if ops > 0 && len(w.clients) > 0 {
-		split["client_cpu_us"] = float64((cpuTime(w.clients...) - w.client0).Microseconds()) / ops
+		split["client_cpu_us"] = float64(client.Microseconds()) / ops
+	}
+	if secs > 0 {
+		other := machineBusy() - w.busy0 - total - client
+		split["other_cpu_pct"] = max(0, 100*other.Seconds()/secs)
 	}
 	w.prof.Wait()
 	if ops <= 0 {
@@ -259,7 +275,7 @@ func fmtNum(v float64, unit string) string {
 	switch unit {
 	case "KiB", "goroutines":
 		return fmt.Sprintf("%.2f", v)
-	case "ms":
+	case "ms", "µs/op":
 		return fmt.Sprintf("%.1f", v)
 	case "s":
 		return fmt.Sprintf("%.2f", v)
@@ -269,27 +285,30 @@ func fmtNum(v float64, unit string) string {
 
 func (rep *report) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tUNIT\tBASELINE\tPRODUCT\tVS\tTARGET\tRESULT\tCPU µs/op B\tCPU µs/op P\tOP\tLOAD\tNATS msg/s\tDETAIL")
+	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tUNIT\tBASELINE\tREFERENCE\tPRODUCT\tVS B\tVS REF\tTARGET\tRESULT\tCPU µs/op B\tCPU R\tCPU P\tOP\tLOAD\tOTHER %\tNATS msg/s\tDETAIL")
 	for _, f := range rep.Figures {
-		b, cb, cp := "-", "-", "-"
-		if f.Baseline != nil {
-			b = fmtNum(*f.Baseline, f.Unit)
-		}
-		if f.CPUBase != nil {
-			cb = fmt.Sprintf("%.1f", *f.CPUBase)
-		}
-		if f.CPUProd != nil {
-			cp = fmt.Sprintf("%.1f", *f.CPUProd)
-		}
+		b, rf := optNum(f.Baseline, f.Unit), optNum(f.Ref, f.Unit)
+		cb, cr, cp := optNum(f.CPUBase, "µs/op"), optNum(f.CPURef, "µs/op"), optNum(f.CPUProd, "µs/op")
 		res := "info"
 		if f.Pass != nil {
 			res = map[bool]string{true: "PASS", false: "MISS"}[*f.Pass]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%s\n",
-			f.Scenario, f.Name, f.Unit, b, fmtNum(f.Product, f.Unit), orDash(f.Versus), orDash(f.Target), res,
-			cb, cp, f.Op, f.LoadAvg, f.NATS, f.Detail)
+		other := "-"
+		if v, ok := f.otherCPU(); ok {
+			other = fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.0f\t%s\n",
+			f.Scenario, f.Name, f.Unit, b, rf, fmtNum(f.Product, f.Unit), orDash(f.Versus), orDash(f.VsRef), orDash(f.Target), res,
+			cb, cr, cp, f.Op, f.LoadAvg, other, f.NATS, f.Detail)
 	}
 	_ = tw.Flush()
+}
+
+func optNum(v *float64, unit string) string {
+	if v == nil {
+		return "-"
+	}
+	return fmtNum(*v, unit)
 }
 
 func orDash(s string) string {

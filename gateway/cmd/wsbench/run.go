@@ -12,8 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // config sizes a run. The full run targets ~6 minutes on 2 cores; the
@@ -30,15 +28,21 @@ type config struct {
 	idleSteps   []int
 	idleHolds   int
 	idleHold    time.Duration
-	roomHolds   int // hold processes per gateway
+	idleKiB     float64 // gateway RSS per idle connection wanted
+	roomHolds   int     // hold processes per gateway
 	roomSmall   int
 	roomBig     int
 	rateSmall   float64 // messages/s into the small room
 	rateBig     float64
 	roomDur     time.Duration
 	roomGrace   time.Duration // wait for late deliveries after the last send
-	satRates    []float64     // messages/s into the small room, step by step
+	satDeliv    []float64     // deliveries/s into a room, step by step
+	satP99      time.Duration // a saturation step holds with nothing lost and p99 at most this
 	satDur      time.Duration
+	cpuDeliv    float64 // deliveries/s of the small room's CPU figure
+	cpuRounds   int
+	echoCPUMax  float64 // µs of server CPU per echo round trip at echoConns[0]
+	pub         pubConfig
 	sanityDur   time.Duration
 	// storm: stormJoiners clients fill one room, stormHolds processes with
 	// stormPar dialers each, while stormOther members of another room get
@@ -54,13 +58,15 @@ type config struct {
 
 func fullConfig() config {
 	return config{
-		rounds: 5, echoConns: []int{50, 500}, echoTargets: []float64{0.65, 0.9},
+		rounds: 5, echoConns: []int{50, 500}, echoTargets: []float64{0.5, 0.8}, echoCPUMax: 20,
 		echoDur: 3 * time.Second, latDur: 3 * time.Second, warmup: 500 * time.Millisecond,
 		hsPar: 32, hsDur: 3 * time.Second,
-		idleSteps: []int{10000, 19000}, idleHolds: 4, idleHold: 60 * time.Second,
+		idleSteps: []int{10000, 19000}, idleHolds: 4, idleHold: 60 * time.Second, idleKiB: 9,
 		roomHolds: 2, roomSmall: 1000, roomBig: 10000, rateSmall: 40, rateBig: 4,
 		roomDur: 5 * time.Second, roomGrace: 2 * time.Second,
-		satRates: []float64{50, 75, 100, 125, 150, 200, 250, 300, 400}, satDur: 3 * time.Second,
+		satDeliv: []float64{50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.2e6, 1.6e6, 2e6, 2.4e6},
+		satP99:   200 * time.Millisecond, satDur: 3 * time.Second, cpuDeliv: 200e3, cpuRounds: 3,
+		pub:       pubConfig{window: 1000, members: 4, dur: 3 * time.Second, rounds: 3, target: 20000},
 		sanityDur: time.Second,
 		// 19,500 joiners and 100 others, not 20,000: a process may hold
 		// 20,000 files here, and the gateway holds every socket.
@@ -70,19 +76,21 @@ func fullConfig() config {
 
 func smokeConfig() config {
 	return config{
-		rounds: 1, echoConns: []int{4, 16}, echoTargets: []float64{0.65, 0.9},
+		rounds: 1, echoConns: []int{4, 16}, echoTargets: []float64{0.5, 0.8}, echoCPUMax: 20,
 		echoDur: time.Second, latDur: time.Second, warmup: 200 * time.Millisecond,
 		hsPar: 4, hsDur: time.Second,
-		idleSteps: []int{100, 200}, idleHolds: 2, idleHold: time.Second,
+		idleSteps: []int{100, 200}, idleHolds: 2, idleHold: time.Second, idleKiB: 9,
 		roomHolds: 1, roomSmall: 20, roomBig: 50, rateSmall: 40, rateBig: 4,
 		roomDur: time.Second, roomGrace: time.Second,
-		satRates: []float64{40, 80}, satDur: time.Second,
+		satDeliv: []float64{800, 1600}, satP99: 200 * time.Millisecond, satDur: time.Second,
+		cpuDeliv: 2000, cpuRounds: 1,
+		pub:         pubConfig{window: 100, members: 2, dur: time.Second, rounds: 1, target: 20000},
 		sanityDur:   300 * time.Millisecond,
 		stormRounds: 1, stormJoiners: 200, stormHolds: 2, stormPar: 8, stormOther: 10, stormRate: 50, stormSenders: 2,
 	}
 }
 
-var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "multi", "storm", "idle"}
+var scenarios = []string{"echo", "latency", "publisher", "handshake", "room", "saturation", "multi", "storm", "idle"}
 
 type runner struct {
 	cfg       config
@@ -97,11 +105,9 @@ type runner struct {
 	mu       sync.Mutex
 	procs    []*proc
 	holds    []*holdProc
-	natsProc *proc
-	natsURL  string
-	nc       *nats.Conn
-	workers  []*proc
-	gwA, gwB *gw
+	*stack          // the product: r.natsURL, r.gwA, … are its servers
+	ref      *stack // the -ref build's servers, or nil
+	refInfo  *refBuild
 	base     *proc
 	baseAddr string
 
@@ -120,7 +126,8 @@ func runMain(args []string) int {
 	idleHold := fs.Duration("idle-hold", 0, "override how long idle connections are held (for quick iterations; the target says 60s)")
 	rounds := fs.Int("rounds", 0, "override the rounds per side")
 	stormNice := fs.Int("storm-nice", 19, "nice level of the storm scenario's joining clients (0: same priority as the servers)")
-	refBin := fs.String("ref-bin", "", "directory with an earlier build's gateway binary (e.g. main at ed59c8f); the storm scenario alternates rounds between it and -bin's")
+	refBin := fs.String("ref-bin", "", "directory with an earlier build's gateway binary for the storm scenario (default: the -ref build's)")
+	refRev := fs.String("ref", "", "also build this git revision (e.g. ed59c8f) and run it as the reference side of every product scenario; none: no reference")
 	_ = fs.Parse(args)
 
 	start := time.Now()
@@ -163,6 +170,18 @@ func runMain(args []string) int {
 		return 1
 	}
 	r.rep.Bin = r.bin
+	r.stack = &stack{side: product, bin: r.bin}
+	if *refRev != "" && *refRev != "none" {
+		if r.refInfo, err = r.buildRef(*refRev); err != nil {
+			fmt.Fprintln(os.Stderr, "wsbench: -ref:", err)
+			return 1
+		}
+		defer os.RemoveAll(r.refInfo.dir)
+		r.ref, r.rep.Reference = &stack{side: reference, prefix: "ref-", bin: r.refInfo.bin}, r.refInfo
+		if r.refBin == "" {
+			r.refBin = r.refInfo.bin
+		}
+	}
 	fmt.Fprintf(os.Stderr, "wsbench %s run: logs in %s\n", r.rep.Mode, r.logDir)
 
 	// On Ctrl-C, take every child down with us (Pdeathsig covers a crash).
@@ -182,6 +201,8 @@ func runMain(args []string) int {
 
 	r.rep.WallSeconds = time.Since(start).Seconds()
 	r.rep.printTable(os.Stdout)
+	fmt.Println()
+	r.rep.printTargets(os.Stdout)
 	fmt.Println()
 	for _, s := range r.rep.NATSSanity {
 		fmt.Printf("NATS sanity at %-10s %9.0f msgs/s (64 B, 1 pub, 1 sub), load %.2f\n", s.At, s.MsgsPerSec, s.LoadAvg)
@@ -213,6 +234,7 @@ var method = []string{
 	"Every client runs in separate processes from the servers: the run process for echo/latency/handshakes, 'wsbench hold' processes for idle connections and room members.",
 	"Room latency = receiver wall clock - sender wall clock stamped in the message, same machine; percentiles from merged log-linear histograms (~1.6% resolution).",
 	"Idle RSS is read after a forced GC (admin /debug/pprof/heap?gc=1); raw RSS before it is in the detail.",
+	"With -ref REV, gateway, worker and devnats of REV are built from a temporary git worktree and run as a second stack (own NATS, workers, gateways, same settings); every round runs baseline, reference, product in turn.",
 }
 
 func (r *runner) fail(format string, args ...any) {
@@ -239,24 +261,20 @@ func (r *runner) logf(format string, args ...any) {
 }
 
 func (r *runner) run(selected []string) {
-	if err := r.startNATS(); err != nil {
-		r.fail("start nats: %v", err)
-		return
-	}
-	if err := r.startWorkers(); err != nil {
-		r.fail("start workers: %v", err)
-		return
-	}
-	var err error
-	if r.gwA, err = r.startGateway("gateway-a"); err != nil {
-		r.fail("start gateway: %v", err)
-		return
+	for _, s := range r.stacks() {
+		if err := r.startStack(s); err != nil {
+			r.fail("%v", err)
+			return
+		}
 	}
 	if err := r.startBaseline(); err != nil {
 		r.fail("start baseline: %v", err)
 		return
 	}
 	r.logf("stack up: nats %s, gateway %s (admin %s), baseline %s", r.natsURL, r.gwA.addr, r.gwA.admin, r.baseAddr)
+	if r.ref != nil {
+		r.logf("reference %s up: nats %s, gateway %s", r.refInfo.Rev, r.ref.natsURL, r.ref.gwA.addr)
+	}
 	r.sanity("start")
 	has := func(s string) bool { return slices.Contains(selected, s) }
 	steps := []struct {
@@ -265,6 +283,7 @@ func (r *runner) run(selected []string) {
 	}{
 		{"echo", r.scenEcho},
 		{"latency", r.scenLatency},
+		{"publisher", r.scenPublisher},
 		{"handshake", r.scenHandshake},
 		{"room", func() error { return r.scenRooms(has("room"), has("saturation")) }},
 		{"multi", r.scenMulti},
@@ -289,23 +308,11 @@ func (r *runner) shutdown() {
 	for _, h := range r.holds {
 		h.quit()
 	}
-	for _, g := range []*gw{r.gwA, r.gwB} {
-		if g != nil {
-			r.stopProc(g.proc)
-		}
-	}
 	if r.base != nil {
 		r.stopProc(r.base)
 	}
-	for _, w := range r.workers {
-		r.stopProc(w)
-	}
-	if r.nc != nil {
-		r.nc.Close()
-	}
-	if r.natsProc != nil {
-		r.stopProc(r.natsProc)
-	}
+	r.stopStack(r.ref)
+	r.stopStack(r.stack)
 }
 
 func (r *runner) stopProc(p *proc) {
@@ -325,11 +332,7 @@ func (r *runner) sanity(at string) float64 {
 
 // productProcs are the server processes a product figure's CPU counts.
 func (r *runner) productProcs(gws ...*gw) []*proc {
-	ps := append([]*proc{r.natsProc}, r.workers...)
-	for _, g := range gws {
-		ps = append(ps, g.proc)
-	}
-	return ps
+	return r.stack.serverProcs(gws...)
 }
 
 // srcBlock is 127.0.<c>.1 … 127.0.<c>.<n>.

@@ -2,108 +2,158 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
+// idleSide is one side's fresh gateway of the idle scenario, the hold
+// processes holding its connections, and its samples.
+type idleSide struct {
+	side  string
+	g     *gw
+	holds []*holdProc
+	procs []*proc
+	octet int // hold i dials from 127.0.<octet+i>.1-4
+	s0    idleSample
+	held  int
+}
+
 // scenIdle opens idle /ws connections in steps on a fresh gateway of its own
-// (so memory left over from other scenarios cannot hide or inflate the
-// per-connection cost), reads RSS and goroutines per connection at each
-// step, holds them, then checks that every one still answers an echo.
+// per side (so memory left over from other scenarios cannot hide or inflate
+// the per-connection cost), reads RSS and goroutines per connection at each
+// step, holds them, then checks that every one still answers an echo. With
+// -ref the reference's gateway takes each step right before the product's,
+// and both hold at once.
 func (r *runner) scenIdle() error {
-	g, err := r.startGateway("gateway-idle")
-	if err != nil {
-		return err
-	}
-	defer func() { r.stopProc(g.proc) }()
-	var holds []*holdProc
-	for i := 0; i < r.cfg.idleHolds; i++ {
-		h, err := r.startHold(fmt.Sprintf("hold-idle-%d", i))
-		if err != nil {
-			return err
-		}
-		holds = append(holds, h)
-	}
+	var sides []*idleSide
 	defer func() {
-		_, _ = callAll(holds, func(int) holdReq { return holdReq{Op: "close"} }, time.Minute)
-		for _, h := range holds {
-			h.quit()
+		for _, is := range sides {
+			_, _ = callAll(is.holds, func(int) holdReq { return holdReq{Op: "close"} }, time.Minute)
+			for _, h := range is.holds {
+				h.quit()
+			}
+			r.stopProc(is.g.proc)
 		}
 	}()
+	for _, side := range r.productSides() {
+		st := r.stackOf(side)
+		g, err := r.startGatewayOf(st, "gateway-idle")
+		if err != nil {
+			return err
+		}
+		is := &idleSide{side: side, g: g, procs: st.serverProcs(g), octet: 50}
+		if side == reference {
+			is.octet = 150
+		}
+		sides = append(sides, is)
+		for i := 0; i < r.cfg.idleHolds; i++ {
+			h, err := r.startHold(fmt.Sprintf("%shold-idle-%d", st.prefix, i))
+			if err != nil {
+				return err
+			}
+			is.holds = append(is.holds, h)
+		}
+	}
 	nats := r.sanity("idle")
-	procs := r.productProcs(g)
 
-	time.Sleep(time.Second) // let the fresh gateway settle
-	s0, err := r.idleSample(g, "0")
-	if err != nil {
-		return err
+	time.Sleep(time.Second) // let the fresh gateways settle
+	for _, is := range sides {
+		var err error
+		if is.s0, err = r.idleSample(is.g, is.side+"-0"); err != nil {
+			return err
+		}
 	}
-	held := 0
 	for _, n := range r.cfg.idleSteps {
-		delta := n - held
-		w := openWindow(procs, holdPids(holds)...)
-		_, ok, err := r.connectSpread(holds, delta, func(i, m int) holdReq {
-			return holdReq{Op: "connect", URL: "ws://" + g.addr + "/ws", N: m, Src: srcStrings(srcBlock(50+i, 4)), Par: 32}
-		}, "idle")
-		if err != nil {
-			return err
+		fm := &figure{Scenario: "idle", Name: fmt.Sprintf("gateway RSS per conn @%d", n), Unit: "KiB", Op: "conn", Issue: "12.6"}
+		fg := &figure{Scenario: "idle", Name: fmt.Sprintf("gateway goroutines per conn @%d", n), Unit: "goroutines", Op: "conn", Target: "=1", Issue: "12.6"}
+		var details, gdetails []string
+		extra := 0
+		for _, is := range sides {
+			delta := n - is.held
+			w := openWindow(is.procs, holdPids(is.holds)...)
+			_, ok, err := r.connectSpread(is.holds, delta, func(i, m int) holdReq {
+				return holdReq{Op: "connect", URL: "ws://" + is.g.addr + "/ws", N: m, Src: srcStrings(srcBlock(is.octet+i, 4)), Par: 32}
+			}, is.side+" idle")
+			if err != nil {
+				return err
+			}
+			secs, cpu, split := w.close(float64(ok))
+			is.held += ok
+			if is.held == 0 {
+				return fmt.Errorf("%s idle: no connection opened", is.side)
+			}
+			time.Sleep(time.Second)
+			s1, err := r.idleSample(is.g, fmt.Sprintf("%s-%d", is.side, n))
+			if err != nil {
+				return err
+			}
+			load := loadAvg()
+			s0, held := is.s0, is.held
+			perConn := float64(s1.rss-s0.rss) / float64(held)
+			perKiB := func(a, b int64) float64 { return float64(b-a) / 1024 / float64(held) }
+			fm.Rounds = append(fm.Rounds, round{Side: is.side, Value: perConn, CPUUS: cpu, LoadAvg: load, Extra: split})
+			details = append(details, fmt.Sprintf("%s: RSS %.1f -> %.1f MiB (%.1f before GC); per conn: heap %.2f KiB, stacks %.2f KiB; %d held; connected at %.0f/s",
+				is.side, float64(s0.rss)/1024, float64(s1.rss)/1024, float64(s1.raw)/1024, perKiB(s0.heap, s1.heap), perKiB(s0.stack, s1.stack), held, float64(ok)/secs))
+			gr0, gr := s0.goroutines, s1.goroutines
+			fg.Rounds = append(fg.Rounds, round{Side: is.side, Value: float64(gr-gr0) / float64(held), CPUUS: cpu, LoadAvg: load})
+			gdetails = append(gdetails, fmt.Sprintf("%s: goroutines %d -> %d for %d conns (%+d beyond one each)", is.side, gr0, gr, held, gr-gr0-held))
+			if is.side == product {
+				extra = gr - gr0 - held
+			}
+			r.logf("  %s idle %d: %.2f KiB/conn, %.3f goroutines/conn", is.side, held, perConn, float64(gr-gr0)/float64(held))
 		}
-		secs, cpu, split := w.close(float64(ok))
-		held += ok
-		if held == 0 {
-			return fmt.Errorf("idle: no connection opened")
-		}
-		time.Sleep(time.Second)
-		s1, err := r.idleSample(g, fmt.Sprint(n))
-		if err != nil {
-			return err
-		}
-		load := loadAvg()
-		gr0, gr := s0.goroutines, s1.goroutines
-		perConn := float64(s1.rss-s0.rss) / float64(held)
-		perKiB := func(a, b int64) float64 { return float64(b-a) / 1024 / float64(held) }
-		fm := &figure{Scenario: "idle", Name: fmt.Sprintf("gateway RSS per conn @%d", n), Unit: "KiB", Op: "conn", Target: "<=10 KiB",
-			Rounds: []round{{Side: product, Value: perConn, CPUUS: cpu, LoadAvg: load, Extra: split}}}
 		fm.summarize(nats)
-		fm.judge(perConn <= 10)
-		fm.Detail = fmt.Sprintf("RSS %.1f -> %.1f MiB (%.1f before GC); per conn: heap %.2f KiB, stacks %.2f KiB; %d held; connected at %.0f/s",
-			float64(s0.rss)/1024, float64(s1.rss)/1024, float64(s1.raw)/1024, perKiB(s0.heap, s1.heap), perKiB(s0.stack, s1.stack), held, float64(ok)/secs)
-		fg := &figure{Scenario: "idle", Name: fmt.Sprintf("gateway goroutines per conn @%d", n), Unit: "goroutines", Op: "conn", Target: "=1",
-			Rounds: []round{{Side: product, Value: float64(gr-gr0) / float64(held), CPUUS: cpu, LoadAvg: load}}}
+		fm.VsRef = vsRef(fm)
+		// Issue 12: at or under today's 9 KiB, today's being the reference
+		// build when this run has one.
+		limit := r.cfg.idleKiB
+		fm.Target = fmt.Sprintf("<=%.0f KiB", limit)
+		if fm.Ref != nil {
+			fm.Target += " or <=reference"
+			limit = max(limit, *fm.Ref)
+		}
+		fm.judge(fm.Product <= limit)
+		fm.Detail = strings.Join(details, " | ")
 		fg.summarize(nats)
-		extra := gr - gr0 - held
 		fg.judge(extra >= -10 && extra <= 10) // a few runtime/housekeeping goroutines come and go
-		fg.Detail = fmt.Sprintf("goroutines %d -> %d for %d conns (%+d beyond one each)", gr0, gr, held, extra)
+		fg.Detail = strings.Join(gdetails, " | ")
 		r.rep.Figures = append(r.rep.Figures, fm, fg)
-		r.logf("  idle %d: %.2f KiB/conn, %.3f goroutines/conn", held, perConn, float64(gr-gr0)/float64(held))
 	}
 
-	r.logf("  holding %d idle connections for %v", held, r.cfg.idleHold)
+	r.logf("  holding idle connections for %v", r.cfg.idleHold)
 	time.Sleep(r.cfg.idleHold)
-	w := openWindow(procs, holdPids(holds)...)
-	resps, err := callAll(holds, func(int) holdReq {
-		return holdReq{Op: "check", ID: roundIDs.Add(1), TimeoutMS: 30000}
-	}, 2*time.Minute)
-	if err != nil {
-		return err
+	fc := &figure{Scenario: "idle", Name: fmt.Sprintf("echo after %v idle", r.cfg.idleHold), Unit: "conns", Op: "rt"}
+	var details []string
+	for _, is := range sides {
+		w := openWindow(is.procs, holdPids(is.holds)...)
+		resps, err := callAll(is.holds, func(int) holdReq {
+			return holdReq{Op: "check", ID: roundIDs.Add(1), TimeoutMS: 30000}
+		}, 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		answered, total, wrong := 0, 0, uint64(0)
+		for _, rp := range resps {
+			answered += rp.OK
+			total += rp.Total
+			wrong += rp.Wrong
+		}
+		_, cpu, split := w.close(float64(answered))
+		if wrong > 0 {
+			r.fail("%s idle: %d wrong echo answers", is.side, wrong)
+		}
+		if answered < total && is.side == product {
+			r.problem("idle: only %d of %d connections answered after %v", answered, total, r.cfg.idleHold)
+		}
+		fc.Rounds = append(fc.Rounds, round{Side: is.side, Value: float64(answered), CPUUS: cpu, LoadAvg: loadAvg(), Extra: split})
+		details = append(details, fmt.Sprintf("%s: %d/%d answered", is.side, answered, total))
+		if is.side == product {
+			fc.Target = fmt.Sprintf("all %d", total)
+			fc.judge(answered == total && total > 0)
+		}
 	}
-	answered, total, wrong := 0, 0, uint64(0)
-	for _, rp := range resps {
-		answered += rp.OK
-		total += rp.Total
-		wrong += rp.Wrong
-	}
-	_, cpu, split := w.close(float64(answered))
-	if wrong > 0 {
-		r.fail("idle: %d wrong echo answers", wrong)
-	}
-	if answered < total {
-		r.problem("idle: only %d of %d connections answered after %v", answered, total, r.cfg.idleHold)
-	}
-	fc := &figure{Scenario: "idle", Name: fmt.Sprintf("echo after %v idle", r.cfg.idleHold), Unit: "conns", Op: "rt",
-		Target: fmt.Sprintf("all %d", total), Rounds: []round{{Side: product, Value: float64(answered), CPUUS: cpu, LoadAvg: loadAvg(), Extra: split}}}
 	fc.summarize(nats)
-	fc.judge(answered == total && total > 0)
-	fc.Detail = fmt.Sprintf("%d/%d answered", answered, total)
+	fc.Detail = strings.Join(details, " | ")
 	r.rep.Figures = append(r.rep.Figures, fc)
 	return nil
 }

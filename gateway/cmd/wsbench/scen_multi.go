@@ -16,26 +16,25 @@ const multiRoom = "bench-multi"
 // is the servers' CPU per delivery, protocol against raw; the target is at
 // most 1.2x.
 func (r *runner) scenMulti() error {
-	if r.gwB == nil {
-		var err error
-		if r.gwB, err = r.startGateway("gateway-b"); err != nil {
-			return err
-		}
+	st := r.stackOf(product) // the build under test only: raw and protocol members are its own
+	gwB, err := r.gatewayB(st)
+	if err != nil {
+		return err
 	}
-	s := &roomSetup{r: r, procs: r.productProcs(r.gwA, r.gwB)}
+	s := &roomSetup{r: r, side: product, procs: st.serverProcs(st.gwA, gwB)}
+	defer func() {
+		for _, h := range s.holds {
+			h.quit()
+		}
+	}()
 	for i := 0; i < 2*r.cfg.roomHolds; i++ {
 		h, err := r.startHold(fmt.Sprintf("hold-multi-%d", i))
 		if err != nil {
 			return err
 		}
 		s.holds = append(s.holds, h)
-		s.gws = append(s.gws, []*gw{r.gwA, r.gwB}[i%2])
+		s.gws = append(s.gws, []*gw{st.gwA, gwB}[i%2])
 	}
-	defer func() {
-		for _, h := range s.holds {
-			h.quit()
-		}
-	}()
 	nats := r.sanity("multi")
 	n, rate := r.cfg.roomSmall, r.cfg.rateSmall
 

@@ -8,10 +8,6 @@ import (
 	"time"
 )
 
-// reference is the side of rounds run on the -ref-bin gateway (an earlier
-// build); it fills the baseline column of the figures that compare builds.
-const reference = "reference"
-
 // stormResult is one join storm.
 type stormResult struct {
 	joined, failed      int
@@ -104,7 +100,7 @@ func (r *runner) scenStorm() error {
 	fLat.Detail = strings.Join(details, "; ")
 	fFill.Detail = fmt.Sprintf("CPU per join: all server processes over the fill; %d dialers at nice %d", r.cfg.stormHolds*r.cfg.stormPar, r.stormNice)
 	if r.refBin != "" {
-		fFill.Detail += "; baseline column: " + r.refBin
+		fFill.Detail += "; reference column: " + r.refBin
 	}
 	r.rep.Figures = append(r.rep.Figures, fLat, fFill, fLeave)
 	return nil

@@ -31,24 +31,99 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startNATS runs devnats and connects the parent's own control connection
-// (worker pings and the NATS sanity figure go through it).
-func (r *runner) startNATS() error {
+// stack is one build's servers: NATS, the echo, room and auth workers and
+// up to two gateways, all from the binaries in bin. The product is one
+// stack; a -ref build is another, on its own NATS, so the two never share a
+// subject.
+type stack struct {
+	side     string // product or reference
+	prefix   string // of process names, so logs and CPU splits tell the stacks apart
+	bin      string
+	natsProc *proc
+	natsURL  string
+	nc       *nats.Conn
+	workers  []*proc
+	gwA, gwB *gw
+}
+
+// serverProcs are the processes a figure of this stack counts the CPU of.
+func (s *stack) serverProcs(gws ...*gw) []*proc {
+	ps := append([]*proc{s.natsProc}, s.workers...)
+	for _, g := range gws {
+		ps = append(ps, g.proc)
+	}
+	return ps
+}
+
+// startStack starts NATS, the workers and gateway A of s.
+func (r *runner) startStack(s *stack) error {
+	if err := r.startNATS(s); err != nil {
+		return fmt.Errorf("start %snats: %w", s.prefix, err)
+	}
+	if err := r.startWorkers(s); err != nil {
+		return fmt.Errorf("start %sworkers: %w", s.prefix, err)
+	}
+	var err error
+	if s.gwA, err = r.startGatewayOf(s, "gateway-a"); err != nil {
+		return fmt.Errorf("start %sgateway: %w", s.prefix, err)
+	}
+	return nil
+}
+
+// gatewayB starts the second gateway of s at its first use.
+func (r *runner) gatewayB(s *stack) (*gw, error) {
+	if s.gwB == nil {
+		g, err := r.startGatewayOf(s, "gateway-b")
+		if err != nil {
+			return nil, err
+		}
+		s.gwB = g
+	}
+	return s.gwB, nil
+}
+
+// stopStack stops s in reverse dependency order.
+func (r *runner) stopStack(s *stack) {
+	if s == nil {
+		return
+	}
+	for _, g := range []*gw{s.gwA, s.gwB} {
+		if g != nil {
+			r.stopProc(g.proc)
+		}
+	}
+	for _, w := range s.workers {
+		r.stopProc(w)
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.natsProc != nil {
+		r.stopProc(s.natsProc)
+	}
+}
+
+// startNATS runs devnats, with JetStream storage of its own under the run's
+// temporary directory, and connects the parent's control connection (worker
+// pings and the NATS sanity figure go through it).
+func (r *runner) startNATS(s *stack) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	p, err := r.spawn("nats", filepath.Join(r.bin, "devnats"), []string{"-port", strconv.Itoa(port), "-monitor", "0"}, nil, nil)
+	store := filepath.Join(r.logDir, s.prefix+"nats-store")
+	p, err := r.spawn(s.prefix+"nats", filepath.Join(s.bin, "devnats"),
+		[]string{"-port", strconv.Itoa(port), "-monitor", "0", "-store", store}, nil, nil)
 	if err != nil {
 		return err
 	}
-	r.natsProc = p
-	r.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	s.natsProc = p
+	s.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		nc, err := nats.Connect(r.natsURL, nats.Timeout(time.Second), nats.Name("wsbench"))
+		nc, err := nats.Connect(s.natsURL, nats.Timeout(time.Second), nats.Name("wsbench"))
 		if err == nil {
-			r.nc = nc
+			s.nc = nc
 			return nil
 		}
 		if p.exited() || time.Now().After(deadline) {
@@ -60,22 +135,22 @@ func (r *runner) startNATS() error {
 
 // startWorkers runs one echo, room and auth worker; each is ready once it
 // answers its NATS micro PING.
-func (r *runner) startWorkers() error {
+func (r *runner) startWorkers(s *stack) error {
 	for _, role := range []string{"echo", "room", "auth"} {
-		p, err := r.spawn("worker-"+role, filepath.Join(r.bin, "worker"), []string{role}, []string{"NATS_URL=" + r.natsURL}, nil)
+		p, err := r.spawn(s.prefix+"worker-"+role, filepath.Join(s.bin, "worker"), []string{role}, []string{"NATS_URL=" + s.natsURL}, nil)
 		if err != nil {
 			return err
 		}
-		r.workers = append(r.workers, p)
+		s.workers = append(s.workers, p)
 	}
 	for i, role := range []string{"echo", "room", "auth"} {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			if _, err := r.nc.Request("$SRV.PING."+role, nil, 500*time.Millisecond); err == nil {
+			if _, err := s.nc.Request("$SRV.PING."+role, nil, 500*time.Millisecond); err == nil {
 				break
 			}
-			if r.workers[i].exited() || time.Now().After(deadline) {
-				return fmt.Errorf("worker %s not ready (log %s)", role, r.workers[i].logPath)
+			if s.workers[i].exited() || time.Now().After(deadline) {
+				return fmt.Errorf("worker %s not ready (log %s)", role, s.workers[i].logPath)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -89,23 +164,31 @@ var (
 	reBaseline  = regexp.MustCompile(`listening (\S+)`)
 )
 
-// startGateway runs a gateway with the rate limit and per-address cap off
-// (the benchmark is one address sending as fast as it can) and a short drain
-// window so stopping it does not dominate the run.
-func (r *runner) startGateway(name string) (*gw, error) {
-	return r.startGatewayBin(name, filepath.Join(r.bin, "gateway"))
+// startGateway starts a product gateway.
+func (r *runner) startGateway(name string) (*gw, error) { return r.startGatewayOf(r.stack, name) }
+
+// startGatewayBin starts the gateway binary at path on the product's NATS
+// and workers (the storm scenario's side by side of two gateway builds).
+func (r *runner) startGatewayBin(name, path string) (*gw, error) {
+	s := &stack{side: r.stack.side, bin: filepath.Dir(path), natsURL: r.stack.natsURL}
+	return r.startGatewayOf(s, name)
 }
 
-func (r *runner) startGatewayBin(name, path string) (*gw, error) {
+// startGatewayOf runs a gateway of s with the rate limit and per-address cap
+// off (the benchmark is one address sending as fast as it can) and a short
+// drain window so stopping it does not dominate the run. A reference build
+// gets the same variables: every one of them exists since before ed59c8f.
+func (r *runner) startGatewayOf(s *stack, name string) (*gw, error) {
+	name = s.prefix + name
 	env := []string{
-		"NATS_URL=" + r.natsURL,
+		"NATS_URL=" + s.natsURL,
 		"GATEWAY_ADDR=127.0.0.1:0",
 		"GATEWAY_ADMIN_ADDR=127.0.0.1:0",
 		"GATEWAY_RATE_PER_SECOND=0",
 		"GATEWAY_MAX_CONNECTIONS_PER_IP=0",
 		"GATEWAY_DRAIN_WINDOW=1s",
 	}
-	p, err := r.spawn(name, path, nil, env, nil)
+	p, err := r.spawn(name, filepath.Join(s.bin, "gateway"), nil, env, nil)
 	if err != nil {
 		return nil, err
 	}
