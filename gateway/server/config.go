@@ -16,33 +16,33 @@ import (
 // Config is every gateway setting. FromEnv documents each variable's name;
 // README.md has the same table.
 type Config struct {
-	NATSURL               string        // NATS_URL
-	Addr                  string        // GATEWAY_ADDR
-	AdminAddr             string        // GATEWAY_ADMIN_ADDR
-	Routes                *route.Table  // GATEWAY_ROUTES
-	AuthTimeout           time.Duration // GATEWAY_AUTH_TIMEOUT
-	WorkerTimeout         time.Duration // GATEWAY_WORKER_TIMEOUT
-	MaxMessageBytes       int           // GATEWAY_MAX_MESSAGE_BYTES
-	MaxRoomsPerConnection int           // GATEWAY_MAX_ROOMS_PER_CONNECTION
-	SendQueueBytes        int           // GATEWAY_SEND_QUEUE_BYTES
-	HandshakeTimeout      time.Duration // GATEWAY_HANDSHAKE_TIMEOUT
-	WriteTimeout          time.Duration // GATEWAY_WRITE_TIMEOUT
-	WriteCoalesce         time.Duration // GATEWAY_WRITE_COALESCE
-	DrainWindow           time.Duration // GATEWAY_DRAIN_WINDOW
-	RatePerSecond         float64       // GATEWAY_RATE_PER_SECOND
-	RateBurst             int           // GATEWAY_RATE_BURST
-	PingInterval          time.Duration // GATEWAY_PING_INTERVAL
-	PongTimeout           time.Duration // GATEWAY_PONG_TIMEOUT
-	AllowedOrigins        *admit.Origins
-	MaxConnections        int           // GATEWAY_MAX_CONNECTIONS
-	MaxConnsPerIP         int           // GATEWAY_MAX_CONNECTIONS_PER_IP
-	TrustedProxies        admit.Proxies // GATEWAY_TRUSTED_PROXIES
-	MaxHeaderBytes        int           // GATEWAY_MAX_HEADER_BYTES
-	Compression           bool          // GATEWAY_COMPRESSION
-	AuthCookie            string        // GATEWAY_AUTH_COOKIE
-	AuthQueryParam        string        // GATEWAY_AUTH_QUERY_PARAM
-	Demo                  bool          // GATEWAY_DEMO
-	NATSProbeTimeout      time.Duration // NATS_PROBE_TIMEOUT
+	NATSURL          string        // NATS_URL
+	Addr             string        // GATEWAY_ADDR
+	AdminAddr        string        // GATEWAY_ADMIN_ADDR
+	Routes           *route.Table  // GATEWAY_ROUTES
+	AuthTimeout      time.Duration // GATEWAY_AUTH_TIMEOUT
+	WorkerTimeout    time.Duration // GATEWAY_WORKER_TIMEOUT
+	MaxMessageBytes  int           // GATEWAY_MAX_MESSAGE_BYTES
+	MaxRooms         int           // GATEWAY_MAX_ROOMS_PER_CONNECTION
+	SendQueueBytes   int           // GATEWAY_SEND_QUEUE_BYTES
+	HandshakeTimeout time.Duration // GATEWAY_HANDSHAKE_TIMEOUT
+	WriteTimeout     time.Duration // GATEWAY_WRITE_TIMEOUT
+	WriteCoalesce    time.Duration // GATEWAY_WRITE_COALESCE
+	DrainWindow      time.Duration // GATEWAY_DRAIN_WINDOW
+	RatePerSecond    float64       // GATEWAY_RATE_PER_SECOND
+	RateBurst        int           // GATEWAY_RATE_BURST
+	PingInterval     time.Duration // GATEWAY_PING_INTERVAL
+	PongTimeout      time.Duration // GATEWAY_PONG_TIMEOUT
+	AllowedOrigins   *admit.Origins
+	MaxConnections   int           // GATEWAY_MAX_CONNECTIONS
+	MaxConnsPerIP    int           // GATEWAY_MAX_CONNECTIONS_PER_IP
+	TrustedProxies   admit.Proxies // GATEWAY_TRUSTED_PROXIES
+	MaxHeaderBytes   int           // GATEWAY_MAX_HEADER_BYTES
+	Compression      bool          // GATEWAY_COMPRESSION
+	AuthCookie       string        // GATEWAY_AUTH_COOKIE
+	AuthQueryParam   string        // GATEWAY_AUTH_QUERY_PARAM
+	Demo             bool          // GATEWAY_DEMO
+	NATSProbeTimeout time.Duration // NATS_PROBE_TIMEOUT
 }
 
 // Defaults returns the configuration of a gateway with no variables set.
@@ -50,28 +50,28 @@ func Defaults() Config {
 	routes, _ := route.New(route.Defaults())
 	origins, _ := admit.ParseOrigins("")
 	return Config{
-		NATSURL:               natsconn.DefaultURL,
-		Addr:                  ":8080",
-		Routes:                routes,
-		AuthTimeout:           2 * time.Second,
-		WorkerTimeout:         5 * time.Second,
-		MaxMessageBytes:       64 << 10,
-		MaxRoomsPerConnection: 128,
-		SendQueueBytes:        1 << 20,
-		HandshakeTimeout:      10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		DrainWindow:           5 * time.Second,
-		RatePerSecond:         100,
-		RateBurst:             200,
-		PingInterval:          25 * time.Second,
-		PongTimeout:           10 * time.Second,
-		AllowedOrigins:        origins,
-		MaxConnections:        defaultMaxConnections(),
-		MaxConnsPerIP:         1000,
-		MaxHeaderBytes:        16 << 10,
-		AuthCookie:            "wsgw_token",
-		Demo:                  true,
-		NATSProbeTimeout:      natsprobe.DefaultTimeout,
+		NATSURL:          natsconn.DefaultURL,
+		Addr:             ":8080",
+		Routes:           routes,
+		AuthTimeout:      2 * time.Second,
+		WorkerTimeout:    5 * time.Second,
+		MaxMessageBytes:  64 << 10,
+		MaxRooms:         128,
+		SendQueueBytes:   1 << 20,
+		HandshakeTimeout: 10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		DrainWindow:      5 * time.Second,
+		RatePerSecond:    100,
+		RateBurst:        200,
+		PingInterval:     25 * time.Second,
+		PongTimeout:      10 * time.Second,
+		AllowedOrigins:   origins,
+		MaxConnections:   defaultMaxConnections(),
+		MaxConnsPerIP:    1000,
+		MaxHeaderBytes:   16 << 10,
+		AuthCookie:       "wsgw_token",
+		Demo:             true,
+		NATSProbeTimeout: natsprobe.DefaultTimeout,
 	}
 }
 
@@ -108,7 +108,7 @@ func FromEnv() (Config, error) {
 	dur("GATEWAY_AUTH_TIMEOUT", &c.AuthTimeout)
 	dur("GATEWAY_WORKER_TIMEOUT", &c.WorkerTimeout)
 	num("GATEWAY_MAX_MESSAGE_BYTES", &c.MaxMessageBytes)
-	num("GATEWAY_MAX_ROOMS_PER_CONNECTION", &c.MaxRoomsPerConnection)
+	num("GATEWAY_MAX_ROOMS_PER_CONNECTION", &c.MaxRooms)
 	num("GATEWAY_SEND_QUEUE_BYTES", &c.SendQueueBytes)
 	dur("GATEWAY_HANDSHAKE_TIMEOUT", &c.HandshakeTimeout)
 	dur("GATEWAY_WRITE_TIMEOUT", &c.WriteTimeout)
@@ -149,7 +149,7 @@ func FromEnv() (Config, error) {
 		zero bool
 	}{
 		{"GATEWAY_MAX_MESSAGE_BYTES", c.MaxMessageBytes == 0},
-		{"GATEWAY_MAX_ROOMS_PER_CONNECTION", c.MaxRoomsPerConnection == 0},
+		{"GATEWAY_MAX_ROOMS_PER_CONNECTION", c.MaxRooms == 0},
 		{"GATEWAY_WORKER_TIMEOUT", c.WorkerTimeout == 0},
 		{"GATEWAY_AUTH_TIMEOUT", c.AuthTimeout == 0},
 		{"GATEWAY_SEND_QUEUE_BYTES", c.SendQueueBytes == 0},

@@ -22,7 +22,7 @@ func TestRoomsClientErrors(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "auth")
 	worker(t, url, "room")
-	g := gateway(t, url, func(c *Config) { c.MaxRoomsPerConnection = 3 })
+	g := gateway(t, url, func(c *Config) { c.MaxRooms = 3 })
 	c := dialRooms(t, g.url, nil)
 
 	// 400, with the frame's id when it had one valid id, else 0.

@@ -139,7 +139,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 				window = route.DefaultInFlight
 			}
 			g.roomsOpt[p] = &rooms.Options{
-				Gateway: g.id, Base: rt.Subject, Inbox: g.inbox, MaxRooms: cfg.MaxRoomsPerConnection, Window: window,
+				Gateway: g.id, Base: rt.Subject, Inbox: g.inbox, MaxRooms: cfg.MaxRooms, Window: window,
 				WorkerTimeout: cfg.WorkerTimeout, Pub: nc, Outbound: g.copts.Outbound, Metrics: g.m, Log: log,
 			}
 		}
