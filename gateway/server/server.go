@@ -158,8 +158,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		}
 		return 0
 	})
-	g.m.GaugeFunc("wsgate_gateway_nats_rtt_seconds", "Round trip to the NATS server measured by the last probe; -1 when it got no answer.", func() float64 {
-		if rtt := g.probe.Status().RTT; rtt >= 0 {
+	g.m.GaugeFunc("wsgate_gateway_nats_rtt_seconds", "Round trip to the NATS server measured by the last probe; -1 when it got no answer or NATS has not answered for NATS_PROBE_TIMEOUT.", func() float64 {
+		// Stale as soon as readiness is: a probe still waiting says nothing yet.
+		if rtt := g.probe.Status().RTT; rtt >= 0 && g.probe.Ready() {
 			return rtt.Seconds()
 		}
 		return -1
