@@ -181,11 +181,71 @@ function withTimeout(value, ms, message) {
   return Promise.race([Promise.resolve(value), timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The listeners of one object. It keeps the last "state" event, so that a
+ * "state" listener added later is called once with it, in a microtask
+ * (asynchronous, so that the caller has on()'s return value first), unless
+ * a newer state comes first. A listener that throws does not stop the
+ * others: its error is rethrown on its own.
+ */
+class Emitter {
+  #owner;
+  #sets = new Map();
+  #seq = 0; // counts state changes, so a replay never follows a newer state
+  #last = null; // the last "state" event
+
+  constructor(owner) {
+    this.#owner = owner;
+  }
+
+  on(type, fn) {
+    if (!this.#sets.has(type)) this.#sets.set(type, new Set());
+    const set = this.#sets.get(type);
+    if (set.has(fn)) return () => this.off(type, fn);
+    set.add(fn);
+    if (type === "state" && this.#last) {
+      const seq = this.#seq;
+      const detail = this.#last;
+      queueMicrotask(() => {
+        if (seq === this.#seq && set.has(fn)) this.#call(fn, { ...detail });
+      });
+    }
+    return () => this.off(type, fn);
+  }
+
+  off(type, fn) {
+    const set = this.#sets.get(type);
+    if (set) set.delete(fn);
+  }
+
+  /** Records and emits a "state" event. */
+  state(detail) {
+    this.#seq++;
+    this.#last = detail;
+    this.emit("state", { ...detail });
+  }
+
+  emit(type, detail) {
+    const set = this.#sets.get(type);
+    if (!set) return;
+    for (const fn of [...set]) this.#call(fn, detail);
+  }
+
+  #call(fn, detail) {
+    try {
+      fn(detail, this.#owner);
+    } catch (err) {
+      // A listener's bug must not break the client; report it on its own.
+      setTimeout(() => { throw err; });
+    }
+  }
+}
+
 export class WsgateClient {
   #url;
   #opts;
   #WS;
-  #listeners = new Map();
+  #events = new Emitter(this);
   #ws = null;
   #state = null;
   #stopped = false;
@@ -196,8 +256,6 @@ export class WsgateClient {
   #stableTimer = null;
   #connectTimer = null;
   #confirmTimer = null;
-  #stateSeq = 0; // counts state changes, so a replay never follows a newer state
-  #stateDetail = null; // the last "state" event
   #queue = [];
   #online = () => this.retryNow();
 
@@ -253,25 +311,12 @@ export class WsgateClient {
    * added once the client has a state gets it replayed, in a microtask.
    */
   on(type, fn) {
-    if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
-    const set = this.#listeners.get(type);
-    if (set.has(fn)) return () => this.off(type, fn);
-    set.add(fn);
-    if (type === "state" && this.#stateDetail) {
-      // Asynchronous, so that the caller has on()'s return value first.
-      const seq = this.#stateSeq;
-      const detail = this.#stateDetail;
-      queueMicrotask(() => {
-        if (seq === this.#stateSeq && set.has(fn)) this.#call(fn, { ...detail });
-      });
-    }
-    return () => this.off(type, fn);
+    return this.#events.on(type, fn);
   }
 
   /** Removes a listener. */
   off(type, fn) {
-    const set = this.#listeners.get(type);
-    if (set) set.delete(fn);
+    this.#events.off(type, fn);
   }
 
   /** Starts connecting (only needed with autoConnect: false). */
@@ -471,24 +516,11 @@ export class WsgateClient {
 
   #setState(state, detail) {
     this.#state = state;
-    this.#stateSeq++;
-    this.#stateDetail = { state, attempt: this.#attempt, ...detail };
-    this.#emit("state", { ...this.#stateDetail });
+    this.#events.state({ state, attempt: this.#attempt, ...detail });
   }
 
   #emit(type, detail) {
-    const set = this.#listeners.get(type);
-    if (!set) return;
-    for (const fn of [...set]) this.#call(fn, detail);
-  }
-
-  #call(fn, detail) {
-    try {
-      fn(detail, this);
-    } catch (err) {
-      // A listener's bug must not break the client; report it on its own.
-      setTimeout(() => { throw err; });
-    }
+    this.#events.emit(type, detail);
   }
 }
 
