@@ -359,11 +359,11 @@ function renderHeader() {
 }
 
 // reveal scrolls the room list (vertical on wide screens, a row of chips on
-// phones) so that item shows, without scrolling the page.
+// phones) so that item shows, centred, without scrolling the page.
 function reveal(list, item) {
   const { offsetLeft: x, offsetTop: y, offsetWidth: w, offsetHeight: h } = item;
-  if (x < list.scrollLeft || x + w > list.scrollLeft + list.clientWidth) list.scrollLeft = x - 4;
-  if (y < list.scrollTop || y + h > list.scrollTop + list.clientHeight) list.scrollTop = y - 4;
+  if (x < list.scrollLeft || x + w > list.scrollLeft + list.clientWidth) list.scrollLeft = x - (list.clientWidth - w) / 2;
+  if (y < list.scrollTop || y + h > list.scrollTop + list.clientHeight) list.scrollTop = y - (list.clientHeight - h) / 2;
 }
 
 function activate(view) {
