@@ -917,7 +917,7 @@ export class RoomsClient {
     if (this.#rooms.get(room.name) !== room) {
       return this.#conn.state === State.CLOSED ? fail(ErrorCodes.CLOSED, "client closed") : fail(ErrorCodes.LEFT, "room left");
     }
-    const timeout = options.timeout ?? this.#opts.replyTimeout;
+    const timeout = options?.timeout ?? this.#opts.replyTimeout;
     return new Promise((resolve, reject) => {
       const cmd = { op: "publish", room, body, data, timeout, resolve, reject };
       if (this.#open) this.#write(cmd);
