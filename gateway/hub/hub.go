@@ -1,16 +1,27 @@
-// Package hub tracks which local clients are in which room. A gateway holds a
-// room's NATS subscription only while it has a member there: taken when the
-// first member joins, released when the last one leaves.
+// Package hub is the one place that knows who is connected to a gateway:
+// connections by id, connections by user, and room memberships with their
+// NATS subscriptions. A gateway holds a room's subscription only while it has
+// a member there: taken when the first member joins, released when the last
+// one leaves.
+//
+// Everything is sharded by a hash of its key (room subject, connection id,
+// user), each shard with its own lock held only for a map operation; a room's
+// members have a lock of their own, held while its broadcast is fanned out.
+// So no lock is shared by every room, join and leave are O(1), and a storm of
+// joins into one room delays no other room's broadcasts.
 package hub
 
 import (
+	"errors"
 	"hash/maphash"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/shared/contract"
@@ -19,171 +30,153 @@ import (
 // Member is what a room delivers to.
 type Member interface {
 	// SendPrepared queues a broadcast framed once for all members; data is
-	// its payload.
+	// its payload. It runs while the room's member lock is held, so it must
+	// not block or call back into the hub.
 	SendPrepared(pm *websocket.PreparedMessage, data []byte)
 }
 
-// Hub is the set of rooms with local members.
-type Hub struct {
-	nc *nats.Conn
-
-	mu    sync.Mutex
-	rooms map[string]*room // by broadcast subject
-
-	// Room subscriptions deliver into a few shared channels instead of one
-	// goroutine per subscription; a room always maps to the same shard, so
-	// its broadcasts keep their order.
-	shards []chan *nats.Msg
-	seed   maphash.Seed
-	wg     sync.WaitGroup
-	check  Check
+// memberKey is what the hub keeps: a Member usable as a map key.
+type memberKey interface {
+	comparable
+	Member
 }
 
-// Check vets a broadcast before any member gets it, once per message:
-// it returns the WebSocket message type, or false to drop it.
+// Options size a hub.
+type Options struct {
+	// Dispatchers is how many goroutines fan room broadcasts out; a room
+	// always maps to the same one, so its broadcasts keep their order.
+	Dispatchers int
+	// Queue is each dispatcher's queue, in messages: the pending limit of
+	// the room subscriptions that feed it. A message that finds it full is
+	// dropped by nats.go, counted in Dropped and logged with its room.
+	Queue int
+	// Dropped counts those messages; may be nil.
+	Dropped prometheus.Counter
+	// Log gets a line per room that dropped messages, at most one per
+	// room every DropLogEvery.
+	Log *slog.Logger
+	// DropCheckEvery is how often subscriptions are checked for drops
+	// (default 1 s); DropLogEvery bounds the log lines (default 10 s).
+	DropCheckEvery, DropLogEvery time.Duration
+	// Check vets a broadcast before any member gets it, once per message:
+	// it returns the WebSocket message type, or false to drop it. Nil
+	// drops text that is not UTF-8 and unknown frame types.
+	Check Check
+}
+
+// Check vets a broadcast; see Options.Check.
 type Check func(*nats.Msg) (typ int, ok bool)
 
-type room struct {
-	subject string
-	sub     *nats.Subscription
-	members map[Member]struct{}
-	view    atomic.Pointer[[]Member] // copy-on-write, read by fan-out
-	next    atomic.Uint32            // where the next fan-out starts
-	ready   chan struct{}            // closed once the server has the subscription
-	err     error                    // set before ready is closed
+// checkFrame is the default Check.
+func checkFrame(msg *nats.Msg) (int, bool) {
+	kind := msg.Header.Get(contract.HeaderFrame)
+	if kind == "" {
+		kind = contract.FrameText
+	}
+	typ, drop := client.FrameType(kind, msg.Data, 0)
+	return typ, drop == ""
 }
 
-// New starts shards dispatch goroutines; Close stops them. check vets each
-// broadcast; nil drops text that is not UTF-8 and unknown frame types.
-func New(nc *nats.Conn, shards, shardQueue int, check Check) *Hub {
-	if check == nil {
-		check = func(msg *nats.Msg) (int, bool) {
-			kind := msg.Header.Get(contract.HeaderFrame)
-			if kind == "" {
-				kind = contract.FrameText
-			}
-			typ, drop := client.FrameType(kind, msg.Data, 0)
-			return typ, drop == ""
-		}
+// ErrClosed is returned by Join after Close.
+var ErrClosed = errors.New("hub closed")
+
+const shardCount = 64 // a power of two
+
+// Hub holds the connections and rooms of one gateway. M is the gateway's
+// connection type.
+type Hub[M interface {
+	comparable
+	Member
+}] struct {
+	bus    Bus
+	opts   Options
+	seed   maphash.Seed
+	shards [shardCount]shard[M]
+	queues []chan *nats.Msg
+
+	rooms   atomic.Int64
+	clients atomic.Int64
+	closed  atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// shard holds the keys that hash to it. Its lock guards only the maps and
+// is held only for a map operation, never while a member is called.
+type shard[M memberKey] struct {
+	mu    sync.RWMutex
+	rooms map[string]*room[M]       // by broadcast subject
+	conns map[string]M              // by connection id
+	users map[string]map[M]struct{} // by user
+}
+
+// New starts the hub's dispatchers and drop checker over a NATS connection;
+// Close stops them.
+func New[M interface {
+	comparable
+	Member
+}](nc *nats.Conn, opts Options) *Hub[M] {
+	return newHub[M](natsBus{nc}, opts)
+}
+
+func newHub[M memberKey](bus Bus, opts Options) *Hub[M] {
+	opts.Dispatchers = max(opts.Dispatchers, 1)
+	opts.Queue = max(opts.Queue, 1)
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{nc: nc, rooms: map[string]*room{}, seed: maphash.MakeSeed(), check: check}
-	for i := 0; i < shards; i++ {
-		ch := make(chan *nats.Msg, shardQueue)
-		h.shards = append(h.shards, ch)
+	if opts.DropCheckEvery <= 0 {
+		opts.DropCheckEvery = time.Second
+	}
+	if opts.DropLogEvery <= 0 {
+		opts.DropLogEvery = 10 * time.Second
+	}
+	if opts.Check == nil {
+		opts.Check = checkFrame
+	}
+	h := &Hub[M]{bus: bus, opts: opts, seed: maphash.MakeSeed(), stop: make(chan struct{})}
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.rooms, s.conns, s.users = map[string]*room[M]{}, map[string]M{}, map[string]map[M]struct{}{}
+	}
+	for i := 0; i < opts.Dispatchers; i++ {
+		ch := make(chan *nats.Msg, opts.Queue)
+		h.queues = append(h.queues, ch)
 		h.wg.Add(1)
 		go h.dispatch(ch)
 	}
+	h.wg.Add(1)
+	go h.checkDrops()
 	return h
 }
 
-// Join adds m to the room whose broadcasts arrive on subject. It returns once
-// NATS has the room's subscription, so the first broadcast after Join
-// reaches m.
-func (h *Hub) Join(subject string, m Member, timeout time.Duration) error {
-	h.mu.Lock()
-	r := h.rooms[subject]
-	created := r == nil
-	if created {
-		r = &room{subject: subject, members: map[Member]struct{}{}, ready: make(chan struct{})}
-		shard := h.shards[maphash.String(h.seed, subject)%uint64(len(h.shards))]
-		sub, err := h.nc.ChanSubscribe(subject, shard)
-		if err != nil {
-			h.mu.Unlock()
-			return err
-		}
-		r.sub = sub
-		h.rooms[subject] = r
-	}
-	r.members[m] = struct{}{}
-	r.publish()
-	h.mu.Unlock()
+func (h *Hub[M]) hash(key string) uint64 { return maphash.String(h.seed, key) }
 
-	if created {
-		// A round trip to the server proves it registered the subscription.
-		r.err = h.nc.FlushTimeout(timeout)
-		close(r.ready)
-	}
-	select {
-	case <-r.ready:
-	case <-time.After(timeout):
-		h.Leave(subject, m)
-		return nats.ErrTimeout
-	}
-	if r.err != nil {
-		h.Leave(subject, m)
-		return r.err
-	}
-	return nil
+func (h *Hub[M]) shard(key string) *shard[M] { return &h.shards[h.hash(key)&(shardCount-1)] }
+
+// queue is the dispatcher of a room subject.
+func (h *Hub[M]) queue(subject string) chan *nats.Msg {
+	return h.queues[(h.hash(subject)>>32)%uint64(len(h.queues))]
 }
 
-// Leave removes m; the last member out releases the subscription.
-func (h *Hub) Leave(subject string, m Member) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.rooms[subject]
-	if r == nil {
-		return
-	}
-	if _, ok := r.members[m]; !ok {
-		return
-	}
-	delete(r.members, m)
-	if len(r.members) > 0 {
-		r.publish()
-		return
-	}
-	delete(h.rooms, subject)
-	r.view.Store(nil)
-	_ = r.sub.Unsubscribe()
-}
-
-// publish refreshes the fan-out view. Callers hold h.mu.
-func (r *room) publish() {
-	v := make([]Member, 0, len(r.members))
-	for m := range r.members {
-		v = append(v, m)
-	}
-	r.view.Store(&v)
-}
-
-// Members returns how many local members a room has, and whether the
-// gateway holds its subscription.
-func (h *Hub) Members(subject string) (n int, subscribed bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.rooms[subject]
-	if r == nil {
-		return 0, false
-	}
-	return len(r.members), r.sub.IsValid()
-}
-
-// Rooms is the number of rooms with local members.
-func (h *Hub) Rooms() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.rooms)
-}
-
-func (h *Hub) dispatch(ch chan *nats.Msg) {
+func (h *Hub[M]) dispatch(ch chan *nats.Msg) {
 	defer h.wg.Done()
 	for msg := range ch {
 		h.fanOut(msg)
 	}
 }
 
-func (h *Hub) fanOut(msg *nats.Msg) {
-	h.mu.Lock()
-	r := h.rooms[msg.Subject]
-	h.mu.Unlock()
-	if r == nil {
-		return // the last member left while this was queued
-	}
-	v := r.view.Load()
-	if v == nil {
+// fanOut frames a broadcast once and queues it for every local member of
+// its room. It holds that room's member lock only: other rooms' broadcasts,
+// joins and leaves go on meanwhile.
+func (h *Hub[M]) fanOut(msg *nats.Msg) {
+	r := h.lookup(msg.Subject)
+	if r == nil || msg.Sub != r.sub {
+		// The last member left while this was queued, or it came from a
+		// subscription the room has since replaced.
 		return
 	}
-	typ, ok := h.check(msg) // once for all members: a text frame that is not UTF-8 would break every browser
+	typ, ok := h.opts.Check(msg) // once for all members: a text frame that is not UTF-8 would break every browser
 	if !ok {
 		return
 	}
@@ -192,24 +185,31 @@ func (h *Hub) fanOut(msg *nats.Msg) {
 	if err != nil {
 		return
 	}
-	// Start at a rotating member, so that the same ones are not always
-	// served last in a big room.
-	members := *v
-	start := int(r.next.Add(1) % uint32(len(members)))
-	for i := range members {
-		members[(start+i)%len(members)].SendPrepared(pm, msg.Data)
-	}
+	r.send(pm, msg.Data)
 }
 
 // Close releases every room and stops the dispatchers.
-func (h *Hub) Close() {
-	h.mu.Lock()
-	for subject, r := range h.rooms {
-		_ = r.sub.Unsubscribe() // after this returns NATS sends nothing more to the shard
-		delete(h.rooms, subject)
+func (h *Hub[M]) Close() {
+	if !h.closed.CompareAndSwap(false, true) {
+		return
 	}
-	h.mu.Unlock()
-	for _, ch := range h.shards {
+	close(h.stop)
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.Lock()
+		var rooms []*room[M]
+		for subject, r := range s.rooms {
+			rooms = append(rooms, r)
+			delete(s.rooms, subject)
+		}
+		s.mu.Unlock()
+		for _, r := range rooms {
+			r.shut()
+			h.rooms.Add(-1)
+			h.unsubscribe(r) // after this returns NATS sends nothing more to the queue
+		}
+	}
+	for _, ch := range h.queues {
 		close(ch)
 	}
 	h.wg.Wait()

@@ -1,12 +1,14 @@
 package hub
 
 import (
-	"sync"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/shared/contract"
@@ -15,34 +17,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type member struct {
-	mu  sync.Mutex
-	got []string
-	ch  chan struct{}
-}
-
-func newMember() *member { return &member{ch: make(chan struct{}, 100)} }
-
-// SendPrepared records what a client would receive.
-func (m *member) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
-	m.mu.Lock()
-	if pm == nil {
-		panic("no prepared message")
-	}
-	m.got = append(m.got, string(data))
-	m.mu.Unlock()
-	m.ch <- struct{}{}
-}
-
-func (m *member) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case <-m.ch:
-	case <-time.After(2 * time.Second):
-		t.Fatal("no delivery")
-	}
-}
-
+// Over a real NATS server: members get what is published to their room, a
+// member that left gets nothing more, and the last one out unsubscribes.
 func TestJoinFanOutLeave(t *testing.T) {
 	s := natstest.Start(t)
 	nc, err := nats.Connect(s.ClientURL())
@@ -50,10 +26,10 @@ func TestJoinFanOutLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	h := New(nc, 2, 16, nil)
+	h := New[*member](nc, Options{Dispatchers: 2, Queue: 16})
 	defer h.Close()
 
-	a, b := newMember(), newMember()
+	a, b := newMember("a"), newMember("b")
 	subj := contract.RoomOut(contract.RoomSubject, "r")
 	if err := h.Join(subj, a, time.Second); err != nil {
 		t.Fatal(err)
@@ -69,16 +45,16 @@ func TestJoinFanOutLeave(t *testing.T) {
 	_ = pub.PublishMsg(&nats.Msg{Subject: subj, Data: []byte("x"), Header: nats.Header{contract.HeaderFrame: {contract.FrameBinary}}})
 	a.wait(t)
 	b.wait(t)
-	if a.got[0] != "x" || b.got[0] != "x" {
-		t.Fatalf("got %v %v", a.got, b.got)
+	if a.received()[0] != "x" || b.received()[0] != "x" {
+		t.Fatalf("got %v %v", a.received(), b.received())
 	}
 
 	h.Leave(subj, a)
 	h.Leave(subj, a) // twice is harmless
 	_ = pub.Publish(subj, []byte("y"))
 	b.wait(t)
-	if len(a.got) != 1 || b.got[1] != "y" {
-		t.Fatalf("after leave: %v %v", a.got, b.got)
+	if len(a.received()) != 1 || b.received()[1] != "y" {
+		t.Fatalf("after leave: %v %v", a.received(), b.received())
 	}
 	h.Leave(subj, b)
 	if h.Rooms() != 0 {
@@ -86,5 +62,60 @@ func TestJoinFanOutLeave(t *testing.T) {
 	}
 	if n, sub := h.Members(subj); n != 0 || sub {
 		t.Fatalf("members %d sub %v after last leave", n, sub)
+	}
+}
+
+// Over a real NATS server: when a room's broadcasts arrive faster than its
+// dispatcher drains them, nats.go drops the excess; each one is counted and
+// the log names the room.
+func TestSlowRoomDropsCounted(t *testing.T) {
+	s := natstest.Start(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped_total", Help: "test"})
+	var log logBuf
+	h := New[*member](nc, Options{Dispatchers: 1, Queue: 2, Dropped: dropped, Log: log.logger(), DropCheckEvery: time.Hour})
+	defer h.Close()
+
+	slow := newMember("slow")
+	release := slow.stuck()
+	defer release()
+	subj := contract.RoomOut(contract.RoomSubject, "busy")
+	if err := h.Join(subj, slow, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := nats.Connect(s.ClientURL())
+	defer pub.Close()
+	// The dispatcher takes the first and blocks in it; two more fill the
+	// queue; the rest can only be dropped.
+	const sent = 20
+	for i := 0; i < sent; i++ {
+		_ = pub.Publish(subj, []byte("m"))
+	}
+	_ = pub.Flush()
+	r := h.lookup(subj)
+	eventually(t, 5*time.Second, "nats.go to drop", func() bool {
+		n, _ := r.sub.Dropped()
+		d, _ := r.sub.Delivered()
+		return n > 0 && int(d)+n >= sent
+	})
+	want, _ := r.sub.Dropped()
+	h.sweepDrops()
+	if got := testutil.ToFloat64(dropped); got != float64(want) {
+		t.Fatalf("counted %v drops, nats.go dropped %d", got, want)
+	}
+	if !strings.Contains(log.String(), "room=busy") || !strings.Contains(log.String(), "dropped="+strconv.Itoa(want)) {
+		t.Fatalf("log: %q", log.String())
+	}
+	release()
+	for i := 0; i < sent-want; i++ {
+		slow.wait(t)
+	}
+	h.Leave(subj, slow)
+	if got := testutil.ToFloat64(dropped); got != float64(want) {
+		t.Fatalf("counted %v drops after leave, want %d", got, want)
 	}
 }

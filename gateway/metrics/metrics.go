@@ -23,6 +23,7 @@ type Gateway struct {
 	BytesOut       prometheus.Counter
 	RateLimited    prometheus.Counter
 	SlowConsumers  prometheus.Counter
+	RoomDrops      prometheus.Counter
 	WorkerTimeouts prometheus.Counter
 	NoResponders   prometheus.Counter
 	WorkerDropped  *prometheus.CounterVec // reason
@@ -53,6 +54,7 @@ func NewGateway() *Gateway {
 	m.BytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_sent_bytes_total", Help: "Payload bytes written to clients."})
 	m.RateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_rate_limited_total", Help: "Clients closed for exceeding their frame rate."})
 	m.SlowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_slow_consumer_closes_total", Help: "Clients closed because their outbound queue was full."})
+	m.RoomDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_room_messages_dropped_total", Help: "Room broadcasts dropped before fan-out because the gateway's room dispatch queue was full (a slow room subscription); the log names the room."})
 	m.WorkerTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_timeouts_total", Help: "Frames dropped because no worker answered in time."})
 	m.NoResponders = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_no_responders_total", Help: "Frames no worker was subscribed for (client closed with 1013)."})
 	m.WorkerDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_worker_messages_dropped_total", Help: "Worker replies, pushes and broadcasts not sent to clients, by reason (invalid_utf8, frame_type, too_big); a broadcast counts once."}, []string{"reason"})
@@ -61,7 +63,7 @@ func NewGateway() *Gateway {
 	m.AuthDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_auth_decisions_total", Help: "Auth worker decisions, by outcome (ok, unauthorized, forbidden, unavailable)."}, []string{"outcome"})
 	m.AuthLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_auth_duration_seconds", Help: "Time to get an auth decision.", Buckets: latencyBuckets})
 	for _, c := range []prometheus.Collector{m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut,
-		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
+		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.RoomDrops, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
 		f(c)
 	}
 	return m

@@ -58,6 +58,7 @@ func TestMetrics(t *testing.T) {
 		"wsgate_gateway_worker_request_duration_seconds_count 1",
 		"wsgate_gateway_nats_connected 1",
 		"wsgate_gateway_room_subscriptions 0",
+		"wsgate_gateway_room_messages_dropped_total 0",
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

@@ -40,15 +40,13 @@ type Gateway struct {
 	id    string
 	inbox string // wsgw.gw.<id>
 
-	hub      *hub.Hub
+	hub      *hub.Hub[*client.Conn] // connections, users and rooms
 	m        *metrics.Gateway
 	limiter  *admit.Limiter
 	creds    auth.Extractor
 	sub      *nats.Subscription
 	revoke   *nats.Subscription
-	users    userIndex
 	policy   *policy.Watcher
-	conns    sync.Map // id → *client.Conn
 	nextID   atomic.Uint64
 	upgrader websocket.Upgrader
 	copts    client.Options
@@ -106,7 +104,6 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		},
 	}
 	g.creds = auth.Extractor{Cookie: cfg.AuthCookie, QueryParam: cfg.AuthQueryParam}
-	g.users.init()
 	sub, err := nc.Subscribe(g.inbox+".>", g.onInbox)
 	if err != nil {
 		return nil, err
@@ -117,7 +114,13 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	g.hub = hub.New(nc, max(2, runtime.GOMAXPROCS(0)), 1<<16, g.copts.Outbound.Broadcast)
+	g.hub = hub.New[*client.Conn](nc, hub.Options{
+		Dispatchers: max(2, runtime.GOMAXPROCS(0)),
+		Queue:       roomQueue,
+		Dropped:     g.m.RoomDrops,
+		Log:         log,
+		Check:       g.copts.Outbound.Broadcast,
+	})
 	g.policy = policy.Watch(nc, log, 2*time.Second)
 	g.m.GaugeFunc("wsgate_gateway_room_subscriptions", "Rooms this gateway holds a NATS subscription for.",
 		func() float64 { return float64(g.hub.Rooms()) })
@@ -140,6 +143,15 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
+// roomQueue is the pending limit of room subscriptions: how many broadcasts
+// may wait for each fan-out dispatcher (nats.go has no byte limit for channel
+// subscriptions). A dispatcher spends about 1 µs per member on a broadcast
+// (measured with 1,000 attached clients), so 4,096 waiting broadcasts are
+// about 4 s of work for a 1,000-member room and 40 ms for a 10-member one:
+// room for any burst, where a longer backlog would only deliver later than
+// anyone waits. Past it NATS drops; the hub counts and logs each drop.
+const roomQueue = 4096
+
 // ConfigureHTTP sets the handler and the limits that guard the handshake:
 // a client must send its request headers within GATEWAY_HANDSHAKE_TIMEOUT
 // (slowloris) and in at most GATEWAY_MAX_HEADER_BYTES. net/http reads up
@@ -156,8 +168,8 @@ func (g *Gateway) ConfigureHTTP(srv *http.Server) {
 // ID is the gateway's id, as it appears in subjects and headers.
 func (g *Gateway) ID() string { return g.id }
 
-// Hub exposes room membership, for tests and metrics.
-func (g *Gateway) Hub() *hub.Hub { return g.hub }
+// Hub exposes connections and room membership, for tests and metrics.
+func (g *Gateway) Hub() *hub.Hub[*client.Conn] { return g.hub }
 
 // Handler serves the routes, /healthz and /readyz. Paths are matched as
 // sent: http.ServeMux would answer one with an empty, "." or ".." segment
@@ -200,11 +212,10 @@ func (g *Gateway) Ready() bool {
 func (g *Gateway) onInbox(msg *nats.Msg) {
 	rest := strings.TrimPrefix(msg.Subject, g.inbox+".")
 	id, seqStr, isReply := strings.Cut(rest, ".")
-	v, ok := g.conns.Load(id)
+	c, ok := g.hub.Conn(id)
 	if !ok {
 		return
 	}
-	c := v.(*client.Conn)
 	if !isReply {
 		c.Deliver(msg)
 		return
@@ -301,7 +312,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := client.New(id, g.nc, subject, g.inbox, ident, g.options(), g.log)
 	s.client = c
-	g.conns.Store(id, c)
+	g.hub.Connect(id, s.user, c)
 	if !decision.MayPublish() {
 		c.ListenOnly()
 	}
@@ -333,9 +344,6 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	handed = true
 	g.m.Accepted.WithLabelValues(rt.Path).Inc()
 	g.m.Connections.Inc()
-	if s.user != "" {
-		g.users.add(s.user, c)
-	}
 	if at := auth.Expiry(decision); !at.IsZero() {
 		// No socket outlives its credential.
 		s.expiry = time.AfterFunc(time.Until(at), func() {
@@ -463,11 +471,7 @@ func (g *Gateway) StopAccepting() {
 }
 
 // Clients is the number of open client connections.
-func (g *Gateway) Clients() int {
-	n := 0
-	g.conns.Range(func(_, _ any) bool { n++; return true })
-	return n
-}
+func (g *Gateway) Clients() int { return g.hub.Clients() }
 
 // Shutdown stops accepting, closes every client with 1001 spread over the
 // drain window (so they do not all reconnect at once), and waits for them
@@ -477,8 +481,7 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 
 	window := g.cfg.DrainWindow
 	var timers []*time.Timer
-	g.conns.Range(func(_, v any) bool {
-		c := v.(*client.Conn)
+	for _, c := range g.hub.Conns() {
 		var at time.Duration
 		if window > 0 {
 			at = rand.N(window)
@@ -486,8 +489,7 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		timers = append(timers, time.AfterFunc(at, func() {
 			c.Close(wsclose.New(contract.CloseGoingAway, "gateway shutting down"))
 		}))
-		return true
-	})
+	}
 	done := make(chan struct{})
 	go func() { g.active.Wait(); close(done) }()
 	select {
@@ -496,10 +498,9 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		for _, t := range timers {
 			t.Stop()
 		}
-		g.conns.Range(func(_, v any) bool {
-			v.(*client.Conn).Abort()
-			return true
-		})
+		for _, c := range g.hub.Conns() {
+			c.Abort()
+		}
 		<-done
 	}
 	g.closeOnce.Do(func() {

@@ -40,14 +40,11 @@ func (g *Gateway) release(s *session) {
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
-	if s.user != "" && s.client != nil {
-		g.users.remove(s.user, s.client)
-	}
 	if s.joined != "" {
 		g.hub.Leave(s.joined, s.client)
 	}
 	if s.client != nil {
-		g.conns.Delete(s.client.ID)
+		g.hub.Disconnect(s.client.ID, s.user, s.client)
 	}
 	if s.admitted {
 		g.limiter.Release(s.ip)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +29,8 @@ import (
 //	arm      start counting room messages of round ID (resets the histogram)
 //	count    how many round messages arrived so far
 //	send     connection 0 sends round-ID room messages at Rate/s for DurMS
+//	pace     like send, in the background, until stop (answers at once)
+//	stop     end pace; answers what send would have
 //	collect  stop counting; return count, strays and the latency histogram
 //	close    close every connection
 //	quit     exit
@@ -42,6 +45,7 @@ type holdReq struct {
 	Rate      float64           `json:"rate,omitempty"`
 	DurMS     int               `json:"dur_ms,omitempty"`
 	Size      int               `json:"size,omitempty"`
+	Senders   int               `json:"senders,omitempty"`
 	TimeoutMS int               `json:"timeout_ms,omitempty"`
 }
 
@@ -74,6 +78,9 @@ type holder struct {
 	checkID atomic.Int64
 	checkOK atomic.Uint64
 	wrong   atomic.Uint64 // answers that are not what was sent: a real failure
+
+	pacing   chan holdResp // pace's result, while it runs; command loop only
+	stopPace chan struct{}
 
 	round atomic.Int64 // room round being counted; 0: none
 	count atomic.Uint64
@@ -123,7 +130,25 @@ func (h *holder) do(req holdReq) holdResp {
 	case "count":
 		return holdResp{Count: h.count.Load()}
 	case "send":
-		return h.send(req)
+		return h.send(req, nil)
+	case "pace":
+		if h.pacing != nil {
+			return holdResp{Err: "already pacing"}
+		}
+		if req.Rate <= 0 {
+			return holdResp{Err: "pace needs a rate"}
+		}
+		h.pacing, h.stopPace = make(chan holdResp, 1), make(chan struct{})
+		go func() { h.pacing <- h.send(req, h.stopPace) }()
+		return holdResp{}
+	case "stop":
+		if h.pacing == nil {
+			return holdResp{Err: "not pacing"}
+		}
+		close(h.stopPace)
+		resp := <-h.pacing
+		h.pacing = nil
+		return resp
 	case "collect":
 		h.round.Store(0)
 		return holdResp{Count: h.count.Load(), Stray: h.stray.Load(), Hist: h.lat.sparse()}
@@ -285,31 +310,47 @@ func (h *holder) check(req holdReq) holdResp {
 	return holdResp{OK: int(h.checkOK.Load()), Total: len(conns), Failed: failed}
 }
 
-// send paces room messages on connection 0 by schedule, not by sleeping a
-// fixed gap, so the rate holds even when a write is slow. Each message
-// carries its send time (wall clock, UnixNano): every receiver on this
-// machine computes its delivery latency from it.
-func (h *holder) send(req holdReq) holdResp {
+// send paces room messages on connection 0 (or on the first Senders in
+// turn) by schedule, not by sleeping a fixed gap, so the rate holds even
+// when a write is slow. Each message carries its send time (wall clock,
+// UnixNano): every receiver on this machine computes its delivery latency
+// from it. With stop, it sends until stop closes instead of for DurMS.
+func (h *holder) send(req holdReq, stop chan struct{}) holdResp {
 	conns := h.snapshot()
-	if len(conns) == 0 || conns[0].dead.Load() {
-		return holdResp{Err: "no sender connection"}
+	senders := max(req.Senders, 1)
+	if len(conns) < senders {
+		return holdResp{Err: "not enough sender connections"}
 	}
-	if req.Rate <= 0 || req.DurMS <= 0 {
+	for _, c := range conns[:senders] {
+		if c.dead.Load() {
+			return holdResp{Err: "a sender connection is closed"}
+		}
+	}
+	if req.Rate <= 0 || (req.DurMS <= 0 && stop == nil) {
 		return holdResp{Err: "send needs a rate and a duration"}
 	}
-	c := conns[0]
 	size := max(req.Size, 48)
 	gap := time.Duration(float64(time.Second) / req.Rate)
 	n := int(float64(req.DurMS) / 1000 * req.Rate)
+	if stop != nil {
+		n = math.MaxInt
+	}
 	start := time.Now()
 	msg := make([]byte, 0, size)
 	sent := 0
 	var err error
 	for i := 0; i < n; i++ {
 		if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
-			time.Sleep(d)
+			select {
+			case <-stop: // nil without pace: never ready
+			case <-time.After(d):
+			}
+		}
+		if stop != nil && isClosed(stop) {
+			break
 		}
 		msg = appendRoomMsg(msg[:0], req.ID, i, time.Now().UnixNano(), size)
+		c := conns[i%senders]
 		c.wmu.Lock()
 		_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		err = c.ws.WriteMessage(websocket.TextMessage, msg)
@@ -324,6 +365,15 @@ func (h *holder) send(req holdReq) holdResp {
 		resp.Err = err.Error()
 	}
 	return resp
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // appendRoomMsg builds "R<round> <seq> <unixnano> xxx…" padded to size.

@@ -3,7 +3,7 @@
 //
 //	wsbench baseline -addr 127.0.0.1:0   the reference echo server (no NATS)
 //	wsbench hold                         a client process holding connections, driven on stdin/stdout
-//	wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only echo,latency,...] [-pprof DIR]
+//	wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only echo,latency,...] [-pprof DIR] [-ref-bin DIR]
 //
 // run starts NATS, the workers, the gateways and the baseline as separate
 // processes, as in production, so each one's CPU and memory can be read
@@ -19,7 +19,7 @@ import (
 const usage = `usage:
   wsbench baseline [-addr 127.0.0.1:0]
   wsbench hold
-  wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only LIST] [-pprof DIR] [-keep-logs]`
+  wsbench run [-bin DIR] [-smoke] [-out bench.json] [-only LIST] [-pprof DIR] [-keep-logs] [-ref-bin DIR] [-storm-nice N]`
 
 func main() {
 	if len(os.Args) < 2 {

@@ -160,10 +160,18 @@ type holdProc struct {
 	mu   sync.Mutex // one command at a time
 }
 
-func (r *runner) startHold(name string) (*holdProc, error) {
+func (r *runner) startHold(name string) (*holdProc, error) { return r.startHoldNice(name, 0) }
+
+// startHoldNice starts a hold process at a lower CPU priority (nice 1-19),
+// for load that must not take the CPU from the servers it measures.
+func (r *runner) startHoldNice(name string, nice int) (*holdProc, error) {
 	h := &holdProc{resp: make(chan holdResp, 1)}
 	var stdout io.ReadCloser
-	p, err := r.spawn(name, r.self, []string{"hold"}, nil, func(cmd *exec.Cmd) error {
+	path, args := r.self, []string{"hold"}
+	if nice > 0 {
+		path, args = "nice", append([]string{"-n", strconv.Itoa(nice), r.self}, args...)
+	}
+	p, err := r.spawn(name, path, args, nil, func(cmd *exec.Cmd) error {
 		var err error
 		if h.in, err = cmd.StdinPipe(); err != nil {
 			return err

@@ -77,12 +77,13 @@ type round struct {
 func ptr[T any](v T) *T { return &v }
 
 // summarize fills medians, CPU and load from the rounds of side "baseline"
-// and "product"; value picks what a round contributes.
+// (or "reference", an earlier build) and "product"; value picks what a round
+// contributes.
 func (f *figure) summarize(nats float64) {
 	var bv, pv, bc, pc, load []float64
 	for _, rd := range f.Rounds {
 		load = append(load, rd.LoadAvg)
-		if rd.Side == "baseline" {
+		if rd.Side == baseline || rd.Side == reference {
 			bv, bc = append(bv, rd.Value), append(bc, rd.CPUUS)
 		} else {
 			pv, pc = append(pv, rd.Value), append(pc, rd.CPUUS)
@@ -260,6 +261,8 @@ func fmtNum(v float64, unit string) string {
 		return fmt.Sprintf("%.2f", v)
 	case "ms":
 		return fmt.Sprintf("%.1f", v)
+	case "s":
+		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.0f", v)
 }

@@ -40,6 +40,16 @@ type config struct {
 	satRates    []float64     // messages/s into the small room, step by step
 	satDur      time.Duration
 	sanityDur   time.Duration
+	// storm: stormJoiners clients fill one room, stormHolds processes with
+	// stormPar dialers each, while stormOther members of another room get
+	// stormRate messages/s, sent by stormSenders of them in turn.
+	stormRounds  int
+	stormJoiners int
+	stormHolds   int
+	stormPar     int
+	stormOther   int
+	stormRate    float64
+	stormSenders int
 }
 
 func fullConfig() config {
@@ -52,6 +62,9 @@ func fullConfig() config {
 		roomDur: 5 * time.Second, roomGrace: 2 * time.Second,
 		satRates: []float64{50, 75, 100, 125, 150, 200, 250, 300, 400}, satDur: 3 * time.Second,
 		sanityDur: time.Second,
+		// 19,500 joiners and 100 others, not 20,000: a process may hold
+		// 20,000 files here, and the gateway holds every socket.
+		stormRounds: 3, stormJoiners: 19500, stormHolds: 4, stormPar: 64, stormOther: 100, stormRate: 100, stormSenders: 5,
 	}
 }
 
@@ -64,19 +77,22 @@ func smokeConfig() config {
 		roomHolds: 1, roomSmall: 20, roomBig: 50, rateSmall: 40, rateBig: 4,
 		roomDur: time.Second, roomGrace: time.Second,
 		satRates: []float64{40, 80}, satDur: time.Second,
-		sanityDur: 300 * time.Millisecond,
+		sanityDur:   300 * time.Millisecond,
+		stormRounds: 1, stormJoiners: 200, stormHolds: 2, stormPar: 8, stormOther: 10, stormRate: 50, stormSenders: 2,
 	}
 }
 
-var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "idle"}
+var scenarios = []string{"echo", "latency", "handshake", "room", "saturation", "storm", "idle"}
 
 type runner struct {
-	cfg      config
-	smoke    bool
-	bin      string
-	self     string
-	logDir   string
-	pprofDir string
+	cfg       config
+	smoke     bool
+	bin       string
+	self      string
+	logDir    string
+	pprofDir  string
+	refBin    string // an earlier build's gateway, for the scenarios that compare builds
+	stormNice int    // CPU priority of the storm's joiners (nice)
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -103,6 +119,8 @@ func runMain(args []string) int {
 	keep := fs.Bool("keep-logs", false, "keep process logs even when the run succeeds")
 	idleHold := fs.Duration("idle-hold", 0, "override how long idle connections are held (for quick iterations; the target says 60s)")
 	rounds := fs.Int("rounds", 0, "override the rounds per side")
+	stormNice := fs.Int("storm-nice", 19, "nice level of the storm scenario's joining clients (0: same priority as the servers)")
+	refBin := fs.String("ref-bin", "", "directory with an earlier build's gateway binary (e.g. main at ed59c8f); the storm scenario alternates rounds between it and -bin's")
 	_ = fs.Parse(args)
 
 	start := time.Now()
@@ -116,7 +134,7 @@ func runMain(args []string) int {
 			}
 		}
 	}
-	r := &runner{cfg: fullConfig(), smoke: *smoke, pprofDir: *pprofDir}
+	r := &runner{cfg: fullConfig(), smoke: *smoke, pprofDir: *pprofDir, stormNice: *stormNice}
 	r.rep = report{Started: start.UTC().Format(time.RFC3339), Mode: "full", Machine: machineInfo(), Method: method}
 	if *smoke {
 		r.cfg, r.rep.Mode = smokeConfig(), "smoke"
@@ -125,7 +143,7 @@ func runMain(args []string) int {
 		r.cfg.idleHold = *idleHold
 	}
 	if *rounds > 0 {
-		r.cfg.rounds = *rounds
+		r.cfg.rounds, r.cfg.stormRounds = *rounds, *rounds
 	}
 	var err error
 	if r.bin, err = filepath.Abs(*bin); err == nil {
@@ -133,6 +151,9 @@ func runMain(args []string) int {
 	}
 	if err == nil {
 		r.logDir, err = os.MkdirTemp("", "wsbench-")
+	}
+	if err == nil && *refBin != "" {
+		r.refBin, err = filepath.Abs(*refBin)
 	}
 	if err == nil && r.pprofDir != "" {
 		err = os.MkdirAll(r.pprofDir, 0o755)
@@ -246,6 +267,7 @@ func (r *runner) run(selected []string) {
 		{"latency", r.scenLatency},
 		{"handshake", r.scenHandshake},
 		{"room", func() error { return r.scenRooms(has("room"), has("saturation")) }},
+		{"storm", r.scenStorm},
 		{"idle", r.scenIdle},
 	}
 	for _, s := range steps {

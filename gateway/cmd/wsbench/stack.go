@@ -93,6 +93,10 @@ var (
 // (the benchmark is one address sending as fast as it can) and a short drain
 // window so stopping it does not dominate the run.
 func (r *runner) startGateway(name string) (*gw, error) {
+	return r.startGatewayBin(name, filepath.Join(r.bin, "gateway"))
+}
+
+func (r *runner) startGatewayBin(name, path string) (*gw, error) {
 	env := []string{
 		"NATS_URL=" + r.natsURL,
 		"GATEWAY_ADDR=127.0.0.1:0",
@@ -101,7 +105,7 @@ func (r *runner) startGateway(name string) (*gw, error) {
 		"GATEWAY_MAX_CONNECTIONS_PER_IP=0",
 		"GATEWAY_DRAIN_WINDOW=1s",
 	}
-	p, err := r.spawn(name, filepath.Join(r.bin, "gateway"), nil, env, nil)
+	p, err := r.spawn(name, path, nil, env, nil)
 	if err != nil {
 		return nil, err
 	}
