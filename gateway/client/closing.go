@@ -19,7 +19,8 @@ import (
 // 1009 without telling. Only the first close frame goes out; gorilla fails
 // the later ones with ErrCloseSent. The first three take closeMu around
 // their write and record the code if theirs went out, so the code counted
-// and logged is the one the client received.
+// and logged is the one the client received. (A write here puts the frame
+// in the wire, in order; the reader then has a writer put it on the socket.)
 
 // errControlFlood ends the reader when control frames exceed the budget.
 var errControlFlood = errors.New("control frames over the rate limit")
@@ -44,25 +45,26 @@ func (c *Conn) onClose(code int, _ string) error {
 		payload = wsclose.New(code, "").Payload()
 	}
 	_ = c.sendClose(payload, code, time.Now().Add(c.opts.WriteTimeout))
+	c.kick()
 	return nil
 }
 
-// readFailed looks at why reading ended, makes sure a close frame went out
-// when the protocol wants one, and says whether finish should drain the
-// socket so that the close frame is not lost to a reset.
-func (c *Conn) readFailed(err error) (drainRaw bool) {
+// readFailed looks at why reading ended, makes sure a close frame goes out
+// when the protocol wants one, and says how finish should end (see endGone).
+func (c *Conn) readFailed(err error) (end int) {
+	defer c.kick() // gorilla may have written a close frame too
 	var ce *websocket.CloseError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
-		return false // the peer's close, answered by onClose
+		return endClose // the peer's close, answered by onClose
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		return false // the connection ended, timed out or was aborted: no close frame is possible
+		return endGone // the connection ended, timed out or was aborted: no close frame is possible
 	case errors.Is(err, errControlFlood):
-		// The close is queued; write it now rather than wait for the
-		// writer, since the reader ends here.
+		// The close is queued; frame it now, ahead of what is queued,
+		// since the reader ends here.
 		_ = c.sendClose(rateLimited.Payload(), rateLimited.Code(), time.Now().Add(c.opts.WriteTimeout))
-		return true
+		return endDrain
 	}
 	// A protocol error, a frame over the read limit, a frame length gorilla
 	// cannot represent, bad compressed data. gorilla sent 1002 or 1009 for
@@ -82,7 +84,7 @@ func (c *Conn) readFailed(err error) (drainRaw bool) {
 		c.sentCode.CompareAndSwap(0, int32(already))
 	}
 	c.closeMu.Unlock()
-	return true
+	return endDrain
 }
 
 var (

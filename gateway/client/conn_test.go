@@ -22,18 +22,19 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func served(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, done chan struct{}) {
 	t.Helper()
 	m := metrics.NewGateway()
-	opts.Metrics, opts.Outbound = m, NewOutbound(1<<20, m, quiet)
+	opts.Metrics, opts.Outbound, opts.Inbox, opts.Log = m, NewOutbound(1<<20, m, quiet), "inbox", quiet
 	opts.MaxMessageBytes, opts.SendQueueBytes = 1<<16, 1<<20
-	opts.WriteTimeout, opts.CloseGrace = time.Second, time.Second
+	opts.CloseGrace = time.Second
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = time.Second
+	}
 	got := make(chan *Conn, 1)
 	done = make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-		if err != nil {
+		c := New("1", "nowhere", Identity{Gateway: "gw"}, nil, &opts)
+		if c.Upgrade(&websocket.Upgrader{}, w, r, nil) != nil {
 			return
 		}
-		c := New("1", nil, "nowhere", "inbox", Identity{Gateway: "gw"}, &opts, quiet)
-		c.Attach(ws)
 		got <- c
 		go func() { defer close(done); c.Serve() }()
 	}))

@@ -23,6 +23,7 @@ func (c *Conn) startHeartbeat() {
 		if err == websocket.ErrCloseSent {
 			return nil
 		}
+		c.kick()
 		return err
 	})
 	if c.opts.PingInterval <= 0 {
@@ -59,11 +60,11 @@ func (c *Conn) alive() {
 		return
 	}
 	now := time.Now()
-	if now.Sub(c.extended) < min(c.opts.PongTimeout/4, time.Second) {
+	if time.Duration(now.UnixNano()-c.extended) < min(c.opts.PongTimeout/4, time.Second) {
 		return
 	}
-	c.extended = now
-	_ = c.ws.UnderlyingConn().SetReadDeadline(now.Add(c.opts.PingInterval + c.opts.PongTimeout))
+	c.extended = now.UnixNano()
+	_ = c.wire.Conn.SetReadDeadline(now.Add(c.opts.PingInterval + c.opts.PongTimeout))
 }
 
 // ping queues a ping behind any pending frames and re-arms itself, unless
@@ -71,13 +72,17 @@ func (c *Conn) alive() {
 // no ping timer outlives its connection.
 func (c *Conn) ping() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, frame{typ: websocket.PingMessage})
-	c.startWriter()
+	c.push(frame{typ: websocket.PingMessage})
+	start := c.own()
 	c.pinger.Reset(c.opts.PingInterval)
+	c.mu.Unlock()
+	if start {
+		writers.schedule(c)
+	}
 }
 
 // bucket is a token bucket: rate tokens a second, at most burst saved up,

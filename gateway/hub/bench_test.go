@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/wsgate/wsgate/gateway/client"
 )
 
 // nop is a member that only counts, or with watch set, also records the
@@ -22,7 +22,8 @@ type nop struct {
 	lat   []time.Duration
 }
 
-func (m *nop) SendPrepared(_ *websocket.PreparedMessage, data []byte) {
+func (m *nop) SendPrepared(b *client.Broadcast) {
+	data := b.Data()
 	m.n.Add(1)
 	if !m.watch {
 		return

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/wsgate/wsgate/gateway/client"
 )
 
 // fakeBus is NATS without sockets: publish hands a message to every
@@ -138,10 +138,11 @@ func (m *member) stuck() (release func()) {
 	return sync.OnceFunc(func() { close(m.block) })
 }
 
-func (m *member) SendPrepared(pm *websocket.PreparedMessage, data []byte) {
-	if pm == nil {
-		panic("no prepared message")
+func (m *member) SendPrepared(b *client.Broadcast) {
+	if b == nil {
+		panic("no broadcast")
 	}
+	data := b.Data()
 	m.entered <- struct{}{}
 	if m.block != nil {
 		<-m.block

@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,10 +28,10 @@ import (
 
 // Member is what a room delivers to.
 type Member interface {
-	// SendPrepared queues a broadcast framed once for all members; data is
+	// SendPrepared queues a broadcast made once for all members.
 	// its payload. It runs while the room's member lock is held, so it must
 	// not block or call back into the hub.
-	SendPrepared(pm *websocket.PreparedMessage, data []byte)
+	SendPrepared(b *client.Broadcast)
 }
 
 // memberKey is what the hub keeps: a Member usable as a map key.
@@ -180,12 +179,8 @@ func (h *Hub[M]) fanOut(msg *nats.Msg) {
 	if !ok {
 		return
 	}
-	// Framed once, written to every member.
-	pm, err := websocket.NewPreparedMessage(typ, msg.Data)
-	if err != nil {
-		return
-	}
-	r.send(pm, msg.Data)
+	// Made once, written to every member.
+	r.send(client.NewBroadcast(typ, msg.Data))
 }
 
 // Close releases every room and stops the dispatchers.

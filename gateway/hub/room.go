@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/wsgate/wsgate/gateway/client"
 )
 
 // room is one room with local members. Its subscription is taken when it is
@@ -88,7 +88,7 @@ func (r *room[M]) shut() {
 
 // send queues a broadcast for every member, starting at a rotating one so
 // that the same members are not always served last in a big room.
-func (r *room[M]) send(pm *websocket.PreparedMessage, data []byte) {
+func (r *room[M]) send(b *client.Broadcast) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.members)
@@ -98,10 +98,10 @@ func (r *room[M]) send(pm *websocket.PreparedMessage, data []byte) {
 	r.next++
 	start := int(r.next % uint32(n))
 	for _, m := range r.members[start:] {
-		m.SendPrepared(pm, data)
+		m.SendPrepared(b)
 	}
 	for _, m := range r.members[:start] {
-		m.SendPrepared(pm, data)
+		m.SendPrepared(b)
 	}
 }
 

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/wsgate/wsgate/gateway/client"
 )
 
 // These tests drive the hub through fakeBus: no sockets, no server.
@@ -393,7 +393,8 @@ type counter struct {
 	wrong atomic.Int64
 }
 
-func (c *counter) SendPrepared(_ *websocket.PreparedMessage, data []byte) {
+func (c *counter) SendPrepared(b *client.Broadcast) {
+	data := b.Data()
 	c.n.Add(1)
 	if r := c.room.Load(); r != nil && string(data) != *r {
 		c.wrong.Add(1)

@@ -19,6 +19,7 @@ type Gateway struct {
 	Disconnects    *prometheus.CounterVec // code
 	FramesIn       prometheus.Counter
 	FramesOut      prometheus.Counter
+	SocketWrites   prometheus.Counter
 	BytesIn        prometheus.Counter
 	BytesOut       prometheus.Counter
 	RateLimited    prometheus.Counter
@@ -50,6 +51,7 @@ func NewGateway() *Gateway {
 	m.Disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_disconnects_total", Help: "Closed client connections, by WebSocket close code (1006: no close frame)."}, []string{"code"})
 	m.FramesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_frames_received_total", Help: "Frames received from clients."})
 	m.FramesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_frames_sent_total", Help: "Frames written to clients."})
+	m.SocketWrites = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_socket_writes_total", Help: "Writes to client sockets, each carrying the frames queued for that client (one system call unless its socket was full)."})
 	m.BytesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_received_bytes_total", Help: "Payload bytes received from clients."})
 	m.BytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_sent_bytes_total", Help: "Payload bytes written to clients."})
 	m.RateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_rate_limited_total", Help: "Clients closed for exceeding their frame rate."})
@@ -62,7 +64,7 @@ func NewGateway() *Gateway {
 	m.WorkerLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_worker_request_duration_seconds", Help: "Time from sending a frame to NATS to its worker's reply.", Buckets: latencyBuckets})
 	m.AuthDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_auth_decisions_total", Help: "Auth worker decisions, by outcome (ok, unauthorized, forbidden, unavailable)."}, []string{"outcome"})
 	m.AuthLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_auth_duration_seconds", Help: "Time to get an auth decision.", Buckets: latencyBuckets})
-	for _, c := range []prometheus.Collector{m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut,
+	for _, c := range []prometheus.Collector{m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut, m.SocketWrites,
 		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.RoomDrops, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
 		f(c)
 	}

@@ -32,7 +32,20 @@ type Route struct {
 	Auth AuthMode `json:"auth,omitempty"`
 	// Welcome, when set, is sent as a text frame right after the upgrade.
 	Welcome string `json:"welcome,omitempty"`
+	// InFlight is how many of a connection's frames may wait for their
+	// workers' answers at once (0: DefaultInFlight). Answers and
+	// broadcasts still reach clients in the order sent; 1 also makes
+	// workers handle a connection's frames one after another.
+	InFlight int `json:"in_flight,omitempty"`
 }
+
+// DefaultInFlight is a route's in_flight when it sets none. See
+// BENCHMARKS.md for the measurements behind it.
+const DefaultInFlight = 16
+
+// MaxInFlight bounds in_flight: a connection may hold that many answers
+// waiting for an earlier one.
+const MaxInFlight = 1024
 
 // AuthMode is a route's authentication: AuthNone, AuthOptional or
 // AuthRequired. In JSON, true is AuthRequired and false AuthNone.
@@ -104,6 +117,9 @@ func New(routes []Route) (*Table, error) {
 		if r.Kind != KindRequest && r.Kind != KindRoom {
 			return nil, fmt.Errorf("route %q: kind %q is not %q or %q", r.Path, r.Kind, KindRequest, KindRoom)
 		}
+		if r.InFlight < 0 || r.InFlight > MaxInFlight {
+			return nil, fmt.Errorf("route %q: in_flight %d is not between 1 and %d (0 or none: %d)", r.Path, r.InFlight, MaxInFlight, DefaultInFlight)
+		}
 		if _, dup := t.exact[r.Path]; dup {
 			return nil, fmt.Errorf("route %q: defined twice", r.Path)
 		}
@@ -126,7 +142,11 @@ func Parse(spec string) (*Table, error) {
 	if err := dec.Decode(&routes); err != nil {
 		return nil, fmt.Errorf("GATEWAY_ROUTES: %w", err)
 	}
-	return New(routes)
+	t, err := New(routes)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_ROUTES: %w", err)
+	}
+	return t, nil
 }
 
 // Match returns the route for path and, for a room route, the room name.

@@ -52,6 +52,10 @@ func TestParseRejects(t *testing.T) {
 		`[{"path":"/ws","kind":"stream","subject":"a"}]`,
 		`[{"path":"/ws","kind":"request","subject":"a"},{"path":"/ws","kind":"room","subject":"b"}]`,
 		`[{"path":"/ws","kind":"request","subject":"a","extra":1}]`,
+		`[{"path":"/ws","kind":"request","subject":"a","in_flight":-1}]`,
+		`[{"path":"/ws","kind":"request","subject":"a","in_flight":1025}]`,
+		`[{"path":"/ws","kind":"request","subject":"a","in_flight":"4"}]`,
+		`[{"path":"/ws","kind":"request","subject":"a","in_flight":2.5}]`,
 		`not json`,
 	} {
 		if _, err := Parse(spec); err == nil {
@@ -132,4 +136,18 @@ func FuzzCanonical(f *testing.F) {
 			t.Fatalf("non-canonical %q matched a route", p)
 		}
 	})
+}
+
+// in_flight is optional; when set it is kept as given.
+func TestInFlight(t *testing.T) {
+	tab, err := Parse(`[{"path":"/a","kind":"request","subject":"a","in_flight":1},` +
+		`{"path":"/b","kind":"room","subject":"b","in_flight":1024},{"path":"/c","kind":"request","subject":"c"}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/a": 1, "/b": 1024, "/c": 0} {
+		if r, _, _ := tab.Match(path); r.InFlight != want {
+			t.Errorf("%s: in_flight %d, want %d", path, r.InFlight, want)
+		}
+	}
 }

@@ -26,6 +26,7 @@ type Config struct {
 	SendQueueBytes   int           // GATEWAY_SEND_QUEUE_BYTES
 	HandshakeTimeout time.Duration // GATEWAY_HANDSHAKE_TIMEOUT
 	WriteTimeout     time.Duration // GATEWAY_WRITE_TIMEOUT
+	WriteCoalesce    time.Duration // GATEWAY_WRITE_COALESCE
 	DrainWindow      time.Duration // GATEWAY_DRAIN_WINDOW
 	RatePerSecond    float64       // GATEWAY_RATE_PER_SECOND
 	RateBurst        int           // GATEWAY_RATE_BURST
@@ -108,6 +109,7 @@ func FromEnv() (Config, error) {
 	num("GATEWAY_SEND_QUEUE_BYTES", &c.SendQueueBytes)
 	dur("GATEWAY_HANDSHAKE_TIMEOUT", &c.HandshakeTimeout)
 	dur("GATEWAY_WRITE_TIMEOUT", &c.WriteTimeout)
+	dur("GATEWAY_WRITE_COALESCE", &c.WriteCoalesce)
 	dur("GATEWAY_DRAIN_WINDOW", &c.DrainWindow)
 	rate, err := env.Float("GATEWAY_RATE_PER_SECOND", c.RatePerSecond)
 	errs = append(errs, err)
@@ -154,6 +156,9 @@ func FromEnv() (Config, error) {
 		if s.zero {
 			errs = append(errs, errors.New(s.name+" must be positive"))
 		}
+	}
+	if c.WriteCoalesce < 0 {
+		errs = append(errs, errors.New("GATEWAY_WRITE_COALESCE must not be negative"))
 	}
 	if c.PingInterval > 0 && c.PongTimeout == 0 {
 		// The pong to a ping always comes after the ping: every client

@@ -36,3 +36,27 @@ func TestZeroSettings(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 }
+
+// GATEWAY_WRITE_COALESCE is off at 0 and by default, and may not be
+// negative; a bad in_flight in GATEWAY_ROUTES stops the gateway too.
+func TestWriteCoalesceAndInFlightSettings(t *testing.T) {
+	c, err := FromEnv()
+	if err != nil || c.WriteCoalesce != 0 {
+		t.Fatalf("default: %v %v", c.WriteCoalesce, err)
+	}
+	t.Setenv("GATEWAY_WRITE_COALESCE", "10ms")
+	if c, err := FromEnv(); err != nil || c.WriteCoalesce.Milliseconds() != 10 {
+		t.Fatalf("10ms: %v %v", c.WriteCoalesce, err)
+	}
+	t.Setenv("GATEWAY_WRITE_COALESCE", "-1ms")
+	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "GATEWAY_WRITE_COALESCE") {
+		t.Fatalf("negative: %v", err)
+	}
+	t.Setenv("GATEWAY_WRITE_COALESCE", "")
+	for _, n := range []string{"0.5", "-1", "1025"} {
+		t.Setenv("GATEWAY_ROUTES", `[{"path":"/ws","kind":"request","subject":"wsgw.echo","in_flight":`+n+`}]`)
+		if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "GATEWAY_ROUTES") {
+			t.Fatalf("in_flight %s: %v", n, err)
+		}
+	}
+}

@@ -137,7 +137,8 @@ func TestWorkerLoss(t *testing.T) {
 	defer svc.Stop()
 	defer victim.Close()
 	_ = victim.Flush()
-	g := gateway(t, url, noRateLimit, func(c *Config) { c.WorkerTimeout = 300 * time.Millisecond })
+	// One frame in flight per connection: at most that one is lost.
+	g := gateway(t, url, noRateLimit, inFlight(1), func(c *Config) { c.WorkerTimeout = 300 * time.Millisecond })
 
 	const conns, n = 3, 600
 	var wg sync.WaitGroup

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/goleak"
 
+	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/natsconn"
 	"github.com/wsgate/wsgate/shared/natstest"
@@ -199,6 +200,21 @@ func interest(t testing.TB, s *server.Server, subject string) int {
 }
 
 func noRateLimit(c *Config) { c.RatePerSecond = 0 }
+
+// inFlight sets every route's in_flight to n.
+func inFlight(n int) func(*Config) {
+	return func(c *Config) {
+		routes := route.Defaults()
+		for i := range routes {
+			routes[i].InFlight = n
+		}
+		tab, err := route.New(routes)
+		if err != nil {
+			panic(err)
+		}
+		c.Routes = tab
+	}
+}
 
 // jwtSecret signs the tests' HS256 tokens.
 var jwtSecret = []byte("test-secret-test-secret-test-sec")

@@ -75,6 +75,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, nc: nc, id: nuid.Next(), m: metrics.NewGateway()}
 	g.inbox = contract.GatewayPrefix + "." + g.id
 	g.copts = client.Options{
+		Publisher:       nc,
+		Inbox:           g.inbox,
+		Log:             log,
 		MaxMessageBytes: int64(cfg.MaxMessageBytes),
 		SendQueueBytes:  cfg.SendQueueBytes,
 		WriteTimeout:    cfg.WriteTimeout,
@@ -84,6 +87,8 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		PongTimeout:     cfg.PongTimeout,
 		RatePerSecond:   cfg.RatePerSecond,
 		RateBurst:       cfg.RateBurst,
+		Compression:     cfg.Compression,
+		WriteCoalesce:   cfg.WriteCoalesce,
 		Metrics:         g.m,
 		// No frame to a client is larger than what it may send or what its
 		// send queue holds, whichever is more.
@@ -310,7 +315,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		ident.Broadcast = contract.RoomOut(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
-	c := client.New(id, g.nc, subject, g.inbox, ident, g.options(), g.log)
+	c := client.New(id, subject, ident, rt, g.options())
 	s.client = c
 	g.hub.Connect(id, s.user, c)
 	if !decision.MayPublish() {
@@ -335,12 +340,10 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if creds.Subprotocol != "" {
 		respHdr = http.Header{"Sec-Websocket-Protocol": {creds.Subprotocol}}
 	}
-	ws, err := g.upgrader.Upgrade(w, r, respHdr)
-	if err != nil {
+	if err := c.Upgrade(&g.upgrader, w, r, respHdr); err != nil {
 		g.m.Refused.WithLabelValues("upgrade").Inc()
 		return // the upgrader answered with an HTTP error
 	}
-	c.Attach(ws)
 	handed = true
 	g.m.Accepted.WithLabelValues(rt.Path).Inc()
 	g.m.Connections.Inc()

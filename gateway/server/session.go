@@ -32,7 +32,8 @@ func (g *Gateway) serve(s *session) {
 	g.m.Disconnects.WithLabelValues(metrics.CodeLabel(st.CloseCode)).Inc()
 	g.log.Info("connection closed", "conn", s.client.ID, "route", s.route.Path, "room", s.room, "user", s.user,
 		"code", st.CloseCode, "duration", time.Since(start).Round(time.Millisecond),
-		"frames_in", st.FramesIn, "frames_out", st.FramesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
+		"frames_in", st.FramesIn, "frames_out", st.FramesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
+		"writes", st.Writes)
 }
 
 // release gives back everything s took, in reverse order.

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package client
+
+import "syscall"
+
+// writeSome writes nothing where a socket cannot be written without
+// waiting: the client's own writer goroutine writes everything.
+func writeSome(syscall.RawConn, []byte) (int, error) { return 0, nil }
