@@ -1,6 +1,8 @@
 // Unit tests of /client/wsgate.js in Node with a fake WebSocket: the
 // close-code policy, backoff, token refresh, the bounded send queue, the
-// confirmation of an upgraded socket and the replay of the current state.
+// confirmation of an upgraded socket and the replay of the current state;
+// then the /ws/rooms protocol client (RoomsClient) against a fake gateway
+// that answers with the wire format of gateway/roomsproto.
 import { afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -404,5 +406,344 @@ describe("wsgate.js client", () => {
     assert.equal(sockets.length, 0);
     assert.equal(c.state, "closed");
     assert.equal(states.at(-1).code, 4401);
+  });
+});
+
+// ---- the /ws/rooms protocol client ----
+
+// The gateway's lines, as gateway/roomsproto encodes them.
+const line = {
+  ok: (id, ok = {}) => JSON.stringify({ id, ok }),
+  error: (id, code, reason) => JSON.stringify({ id, error: { code, reason } }),
+  msg: (room, body, extra = {}) => JSON.stringify({ room, ...body, ...extra }),
+};
+
+// rooms makes a RoomsClient on a fake socket, through connect() as an app
+// would. sent(i) gives the commands written to socket i, parsed.
+function rooms(opts = {}) {
+  const f = fakeSocket();
+  const states = [];
+  const events = [];
+  const c = ws.connect("ws://gw.test/ws/rooms", {
+    WebSocket: f.FakeWS,
+    baseDelay: 10,
+    maxDelay: 40,
+    stableAfter: 50,
+    confirmAfter: 0,
+    onState: (s) => states.push(s.state),
+    onError: (e) => events.push(`error ${e.error.message}`),
+    ...opts,
+  });
+  made.push(c);
+  const sent = (i = f.sockets.length - 1) => f.sockets[i].sent.map((d) => JSON.parse(d));
+  const frame = (...lines) => f.sockets.at(-1).serverSend(lines.join("\n"));
+  return { c, sockets: f.sockets, states, events, sent, frame };
+}
+
+// settled reports a promise's outcome without waiting for it: "pending",
+// ["ok", value] or ["error", code].
+function track(p) {
+  const t = { outcome: "pending" };
+  p.then((v) => (t.outcome = ["ok", v]), (e) => (t.outcome = ["error", e.code ?? e.name]));
+  return t;
+}
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+// roomLog records a room's states and messages as short strings.
+function roomLog(room) {
+  const log = [];
+  room.on("state", (s) => log.push(`${s.state}${s.rejoin ? " rejoin" : ""}${s.code !== undefined ? " " + s.code : ""}`));
+  room.on("message", (m) => log.push(`message ${m.binary ? "bin" : m.data}`));
+  return log;
+}
+
+describe("wsgate.js rooms client", () => {
+  afterEach(() => {
+    for (const c of made.splice(0)) c.close();
+  });
+
+  it("connect() speaks the rooms protocol on /ws/rooms, raw frames elsewhere", () => {
+    const { FakeWS } = fakeSocket();
+    const o = { WebSocket: FakeWS, autoConnect: false };
+    assert.ok(ws.connect("ws://h/ws/rooms", o) instanceof ws.RoomsClient);
+    assert.ok(ws.connect("/app/ws/rooms", { ...o, base: "https://h/" }) instanceof ws.RoomsClient);
+    assert.ok(ws.connect("ws://h/ws/room/rooms", o) instanceof ws.WsgateClient, "a raw room called rooms");
+    assert.ok(ws.connect("ws://h/ws", o) instanceof ws.WsgateClient);
+    assert.ok(ws.connect("ws://h/mux", { ...o, rooms: true }) instanceof ws.RoomsClient);
+    assert.ok(ws.connect("ws://h/ws/rooms", { ...o, rooms: false }) instanceof ws.WsgateClient);
+  });
+
+  it("joins, publishes and leaves, matching replies by id", async () => {
+    const { c, sockets, sent, frame, states } = rooms({ token: "t0k" });
+    assert.deepEqual(sockets[0].protocols, ["wsgw", "wsgw.refusal-codes", "bearer.t0k"]);
+    const lobby = c.join("lobby");
+    assert.equal(c.join("lobby"), lobby, "the same room while joined");
+    const log = roomLog(lobby);
+    const joined = track(lobby.joined);
+    await tick(); // the replayed "joining"
+    sockets[0].serverOpen();
+    assert.equal(c.state, "open");
+    assert.deepEqual(states, ["connecting", "open"]);
+    assert.deepEqual(sent(), [{ id: 1, join: { room: "lobby" } }], "nothing before the socket is accepted, then the join");
+
+    const pub = track(lobby.publish("hello"));
+    assert.deepEqual(sent()[1], { id: 2, publish: { room: "lobby", data: "hello" } });
+    frame(line.ok(1));
+    await tick();
+    assert.deepEqual(joined.outcome, ["ok", {}]);
+    assert.equal(lobby.state, "joined");
+    frame(line.msg("lobby", { data: "hello" }, { user: "alice" }));
+    frame(line.ok(2, { broadcast: true }));
+    await tick();
+    assert.deepEqual(pub.outcome, ["ok", { broadcast: true }]);
+
+    const all = [];
+    c.on("message", (m) => all.push(m));
+    frame(line.msg("lobby", { data: "from bob" }));
+    assert.deepEqual(all, [{ room: "lobby", data: "from bob", binary: false, user: null, direct: false }]);
+    frame(line.msg("other", { data: "not joined" }));
+    assert.equal(all.length, 1, "a room not joined is not delivered");
+
+    const left = track(lobby.leave());
+    assert.deepEqual(sent()[2], { id: 3, leave: { room: "lobby" } });
+    assert.equal(lobby.state, "left");
+    assert.equal(c.room("lobby"), undefined);
+    frame(line.msg("lobby", { data: "late" })); // sent before the gateway took the leave
+    frame(line.ok(3));
+    await tick();
+    assert.deepEqual(left.outcome, ["ok", {}]);
+    assert.deepEqual(log, ["joining", "joined", "message hello", "message from bob", "left 4"]);
+    assert.deepEqual((await lobby.publish("x").catch((e) => e)).code, ws.ErrorCodes.LEFT);
+    assert.equal(sent().length, 3, "nothing written for a left room");
+    assert.notEqual(c.join("lobby"), lobby, "a new room after leave()");
+  });
+
+  it("rejects with the gateway's error code and reason, and never closes for it", async () => {
+    const { c, sockets, sent, frame } = rooms();
+    sockets[0].serverOpen();
+    const vip = c.join("vip");
+    const log = roomLog(vip);
+    await tick();
+    const lobby = c.join("lobby");
+    const pub = lobby.publish("hi").catch((e) => e);
+    frame(line.error(1, 403, "not allowed"), line.ok(2), line.error(3, 503, "unavailable"));
+    const err = await vip.joined.catch((e) => e);
+    assert.ok(err instanceof ws.RoomsError);
+    assert.deepEqual({ code: err.code, reason: err.reason, op: err.op, room: err.room }, { code: 403, reason: "not allowed", op: "join", room: "vip" });
+    assert.equal(err.retryable, false);
+    await tick();
+    assert.deepEqual(log, ["joining", "left 403"]);
+    assert.equal(c.room("vip"), undefined, "a refused room is not rejoined");
+    const e503 = await pub;
+    assert.deepEqual({ code: e503.code, op: e503.op, retryable: e503.retryable }, { code: 503, op: "publish", retryable: true });
+    assert.match(e503.message, /publish lobby: 503 unavailable/);
+    assert.equal(c.state, "open");
+    // A bad name is the gateway's to refuse (400).
+    const bad = c.join("no spaces!");
+    frame(line.error(4, 400, "bad room name"));
+    assert.equal((await bad.joined.catch((e) => e)).code, 400);
+    assert.deepEqual(sent().map((m) => m.id), [1, 2, 3, 4]);
+  });
+
+  it("handles several lines in one frame, in order", async () => {
+    const { c, sockets, frame, events } = rooms();
+    sockets[0].serverOpen();
+    const a = c.join("a");
+    const b = c.join("b");
+    const seen = [];
+    a.on("state", (s) => seen.push(`a ${s.state}`));
+    b.on("state", (s) => seen.push(`b ${s.state}`));
+    await tick(); // the replayed "joining"
+    a.on("message", (m) => seen.push(`a: ${m.data}`));
+    b.on("message", (m) => seen.push(`b: ${m.data}${m.direct ? " (direct)" : ""}`));
+    c.on("push", (p) => seen.push(`push: ${p.data}`));
+    frame(
+      line.ok(1),
+      line.msg("a", { data: "one\ntwo" }),
+      line.ok(2),
+      JSON.stringify({ push: { data: "you have mail" } }),
+      line.msg("b", { data: "only you" }, { direct: true }),
+      JSON.stringify({ room: "a", event: "join", user: "bob", future: 1 }), // a later kind of line
+      JSON.stringify({ something: "new" }),
+    );
+    assert.deepEqual(seen, ["a joining", "b joining", "a joined", "a: one\ntwo", "b joined", "push: you have mail", "b: only you (direct)"]);
+    assert.deepEqual(events, [], "unknown lines are ignored quietly");
+    // A line that is not JSON is reported; the others still count.
+    frame(line.msg("a", { data: "x" }), "{not json", line.msg("a", { data: "y" }));
+    assert.deepEqual(seen.slice(-2), ["a: x", "a: y"]);
+    assert.equal(events.length, 1);
+    assert.match(events[0], /not a JSON object/);
+  });
+
+  it("publishes bytes as b64 and delivers b64 as ArrayBuffer", async () => {
+    const { c, sockets, sent, frame } = rooms();
+    sockets[0].serverOpen();
+    const r = c.join("r");
+    const got = [];
+    r.on("message", (m) => got.push(m));
+    c.on("push", (p) => got.push(p));
+    const big = new Uint8Array(10);
+    big.set([0xfb, 0xff], 4);
+    for (const data of [new Uint8Array([0, 1, 2]), new Uint8Array([255]).buffer, new DataView(big.buffer, 4, 2), new Uint8Array(100000).fill(7)]) {
+      r.publish(data).catch(() => {}); // unanswered here
+    }
+    assert.deepEqual(sent().slice(1, 4).map((m) => m.publish), [
+      { room: "r", b64: "AAEC" },
+      { room: "r", b64: "/w==" },
+      { room: "r", b64: "+/8=" },
+    ]);
+    assert.equal(Buffer.from(sent()[4].publish.b64, "base64").equals(Buffer.alloc(100000, 7)), true);
+    assert.equal((await r.publish({ not: "bytes" }).catch((e) => e)).name, "TypeError");
+    frame(line.msg("r", { b64: "AAEC" }, { user: "Zoë" }), JSON.stringify({ push: { b64: "+/8=" } }), line.msg("r", { b64: "" }));
+    assert.equal(got.length, 3);
+    assert.ok(got[0].data instanceof ArrayBuffer);
+    assert.deepEqual([...new Uint8Array(got[0].data)], [0, 1, 2]);
+    assert.deepEqual({ binary: got[0].binary, user: got[0].user, direct: got[0].direct }, { binary: true, user: "Zoë", direct: false });
+    assert.deepEqual([...new Uint8Array(got[1].data)], [0xfb, 0xff]);
+    assert.equal(got[1].binary, true);
+    assert.equal(got[2].data.byteLength, 0);
+  });
+
+  it("rejoins every room after a reconnect, then sends what waited; in-flight publishes reject with DISCONNECTED", async () => {
+    const { c, sockets, sent, frame, states } = rooms({ queueSize: 4 });
+    sockets[0].serverOpen();
+    const a = c.join("a");
+    const b = c.join("b");
+    const logA = roomLog(a);
+    await tick();
+    frame(line.ok(1), line.ok(2));
+    const inflight = a.publish("in flight").catch((e) => e);
+    const leaving = track(c.join("gone").leave());
+    sockets[0].serverClose(1001, "going away");
+    assert.equal(c.state, "reconnecting");
+    const lost = await inflight;
+    assert.deepEqual({ code: lost.code, retryable: lost.retryable }, { code: ws.ErrorCodes.DISCONNECTED, retryable: true });
+    await tick();
+    assert.deepEqual(leaving.outcome, ["ok", {}], "a leave in flight is done: a new socket does not have the room");
+    assert.equal(a.state, "joining");
+    assert.equal(b.state, "joining");
+
+    // While down: publishes queue, a join waits, a leave is immediate.
+    const queued = track(b.publish("while down"));
+    const c3 = c.join("c");
+    const d = c.join("d");
+    const dPub = d.publish("never").catch((e) => e);
+    assert.deepEqual(await d.leave(), {});
+    assert.equal((await dPub).code, ws.ErrorCodes.LEFT);
+    assert.equal(c.queued, 1);
+
+    await until(() => sockets.length === 2);
+    sockets[1].serverOpen();
+    assert.deepEqual(sent(1), [
+      { id: 1, join: { room: "a" } },
+      { id: 2, join: { room: "b" } },
+      { id: 3, join: { room: "c" } },
+      { id: 4, publish: { room: "b", data: "while down" } },
+    ], "ids from 1 on the new socket; joins first, then what waited");
+    frame(line.ok(1), line.ok(2), line.ok(3), line.ok(4, { broadcast: true }));
+    await tick();
+    assert.deepEqual(queued.outcome, ["ok", { broadcast: true }]);
+    assert.deepEqual(logA, ["joining", "joined", "joining rejoin", "joined rejoin"]);
+    const rejoined = [];
+    c3.on("state", (s) => rejoined.push(s));
+    await tick();
+    assert.deepEqual(rejoined.map((s) => [s.state, s.rejoin]), [["joined", false]], "c was never joined before");
+    assert.deepEqual(states, ["connecting", "open", "reconnecting", "connecting", "open"]);
+  });
+
+  it("settles replies in the order they come, whatever each says", async () => {
+    const { c, sockets, frame } = rooms();
+    sockets[0].serverOpen();
+    const r = c.join("r");
+    const outcomes = [];
+    const ps = ["m1", "m2", "m3", "m4"].map((t, i) =>
+      r.publish(t).then((v) => outcomes.push(`${i} ok ${v.broadcast}`), (e) => outcomes.push(`${i} error ${e.code}`)));
+    frame(line.ok(1), line.ok(2, { broadcast: true }), line.ok(3, { broadcast: false }));
+    frame(line.error(4, 429, "slow down"), line.ok(5, { broadcast: true }));
+    await Promise.all(ps);
+    assert.deepEqual(outcomes, ["0 ok true", "1 ok false", "2 error 429", "3 ok true"]);
+  });
+
+  it("an id 0 error answers the oldest command in flight; a reply to nothing is reported", async () => {
+    const { c, sockets, frame, events } = rooms();
+    sockets[0].serverOpen();
+    const r = c.join("r");
+    const first = r.publish("one").catch((e) => e);
+    const second = track(r.publish("two"));
+    frame(line.ok(1), line.error(0, 400, "missing id"));
+    const err = await first;
+    assert.deepEqual({ code: err.code, reason: err.reason, op: err.op }, { code: 400, reason: "missing id", op: "publish" });
+    await tick();
+    assert.equal(second.outcome, "pending");
+    frame(line.ok(3, { broadcast: true }));
+    await tick();
+    assert.deepEqual(second.outcome, ["ok", { broadcast: true }]);
+    frame(line.ok(42), line.error(0, 400, "not JSON"));
+    assert.equal(events.length, 2);
+    assert.match(events[0], /reply to no command/);
+  });
+
+  it("bounds the queue; closing for good hands back what waited and leaves every room", async () => {
+    const undelivered = [];
+    const { c, sockets, states } = rooms({ queueSize: 2, onUndelivered: (u) => undelivered.push(u) });
+    const r = c.join("r");
+    const log = roomLog(r);
+    const p1 = r.publish("a").catch((e) => e);
+    const bytes = new Uint8Array([1]);
+    const p2 = r.publish(bytes).catch((e) => e);
+    const full = await r.publish("c").catch((e) => e);
+    assert.deepEqual({ code: full.code, retryable: full.retryable }, { code: ws.ErrorCodes.QUEUE_FULL, retryable: true });
+    assert.equal(c.queued, 2);
+    sockets[0].serverOpen("wsgw.refusal-codes");
+    sockets[0].serverClose(4401, "unauthorized");
+    assert.deepEqual(undelivered, [{ publishes: [{ room: "r", data: "a" }, { room: "r", data: bytes }], code: 4401, reason: "unauthorized" }]);
+    assert.deepEqual([(await p1).code, (await p2).code], [ws.ErrorCodes.CLOSED, ws.ErrorCodes.CLOSED]);
+    assert.equal((await r.joined.catch((e) => e)).code, ws.ErrorCodes.CLOSED);
+    await tick();
+    assert.deepEqual(log, ["joining", "left 3"]);
+    assert.deepEqual(states, ["connecting", "closed"]);
+    assert.equal(c.join("late").state, "left", "nothing joins a closed client");
+    assert.deepEqual(sockets[0].sent, []);
+    const off = rooms({ queueSize: 0 });
+    assert.equal((await off.c.join("x").publish("y").catch((e) => e)).code, ws.ErrorCodes.QUEUE_FULL);
+  });
+
+  it("close() by the app leaves the rooms with byClient", async () => {
+    const { c, sockets, frame } = rooms();
+    sockets[0].serverOpen();
+    const r = c.join("r");
+    frame(line.ok(1));
+    const states = [];
+    r.on("state", (s) => states.push(s));
+    await tick();
+    const inflight = r.publish("x").catch((e) => e);
+    c.close();
+    assert.equal((await inflight).code, ws.ErrorCodes.DISCONNECTED, "written: outcome unknown");
+    assert.deepEqual(states.map((s) => [s.state, s.byClient]), [["joined", undefined], ["left", true]]);
+  });
+
+  it("a reply that does not come within replyTimeout rejects with TIMEOUT; the late one is skipped", async () => {
+    const { c, sockets, frame } = rooms({ replyTimeout: 20 });
+    sockets[0].serverOpen();
+    const r = c.join("r");
+    frame(line.ok(1));
+    const slow = await r.publish("slow").catch((e) => e);
+    assert.deepEqual({ code: slow.code, retryable: slow.retryable }, { code: ws.ErrorCodes.TIMEOUT, retryable: true });
+    const next = track(r.publish("next", { timeout: 0 }));
+    frame(line.ok(2, { broadcast: true }), line.ok(3, { broadcast: false }));
+    await tick();
+    assert.deepEqual(next.outcome, ["ok", { broadcast: false }]);
+  });
+
+  it("a binary frame or bad base64 from the gateway is reported, not delivered", () => {
+    const { c, sockets, frame, events } = rooms();
+    sockets[0].serverOpen();
+    const r = c.join("r");
+    const got = [];
+    r.on("message", (m) => got.push(m));
+    sockets[0].serverSend(new Uint8Array([1]).buffer);
+    frame(line.msg("r", { b64: "%%%" }));
+    assert.deepEqual(got, []);
+    assert.equal(events.length, 2);
   });
 });

@@ -1,24 +1,24 @@
-// The wsgate demo page: a chat room, the echo route and the private route,
-// each on its own WsgateClient. Message content only ever reaches the page
-// through textContent (never innerHTML).
+// The wsgate demo page: a multi-room chat on ONE WebSocket to /ws/rooms
+// (wsgate.js's RoomsClient), and the echo and private routes, each on its own
+// raw WsgateClient. Message content only ever reaches the page through
+// textContent (never innerHTML).
 //
 // A chat message the user sends is shown at once, as sending, and counts as
-// delivered only when the room sends it back (the room worker broadcasts to
-// every member, the sender too). If the connection closes first (1013 when
-// the room has no worker) or nothing comes back in time, it is marked not
-// delivered, with a Retry button.
-import { connect, CloseCodes } from "/client/wsgate.js";
+// delivered when the gateway answers its publish with broadcast: true (or
+// when the room sends it back, whichever comes first). An error reply (503:
+// the room has no worker), a connection lost before the reply, or no reply
+// in 10 s marks it not delivered, with a Retry button.
+import { connect, CloseCodes, ErrorCodes } from "/client/wsgate.js";
 
 const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME_MAX = 32;
 const BACKOFF = { baseDelay: 500, maxDelay: 10000 };
 const clientId = Math.random().toString(36).slice(2, 10);
-// Longer than the gateway's default GATEWAY_WORKER_TIMEOUT (5 s), after
-// which it drops a frame without telling the client.
+// No reply in this long: the page stops waiting (the gateway answers every
+// command, with 503 after its GATEWAY_WORKER_TIMEOUT, 5 s by default).
 const DELIVERY_TIMEOUT = 10000;
 const SLOW_SEND = 1000; // "Sending…" shows after this long
-// Close codes with which the gateway discards the frame it was handling.
-const DISCARDED = new Set([1007, 1008, 1009, 1013]);
+const MAX_ITEMS = 500; // messages kept per room
 
 const $ = (id) => document.getElementById(id);
 
@@ -91,17 +91,16 @@ class StatusView {
   }
 }
 
-// ---- the chat room ----
+// ---- the chat: one RoomsClient, a list of rooms, one pane per room ----
 
 const chat = {
-  client: null,
-  room: "",
+  client: null, // the RoomsClient, made at the first join; null after it closed for good
+  views: new Map(), // room name -> view (see addView)
+  active: null, // the view shown
   name: "",
   wasOpen: false,
   lastOpen: false,
-  open: false,
   status: new StatusView($("chat-status")),
-  list: $("chat-messages"),
 };
 
 function scrollToEnd(list) {
@@ -111,23 +110,21 @@ function scrollToEnd(list) {
   };
 }
 
-function addChatItem(node) {
-  const empty = $("chat-empty");
-  if (empty) empty.remove();
-  const settle = scrollToEnd(chat.list);
-  chat.list.append(node);
-  while (chat.list.children.length > 500) {
-    const old = chat.list.firstElementChild;
+function addItem(view, node) {
+  const settle = scrollToEnd(view.list);
+  view.list.append(node);
+  while (view.list.children.length > MAX_ITEMS) {
+    const old = view.list.firstElementChild;
     forget(old.dataset.id);
     old.remove();
   }
   settle();
 }
 
-function systemLine(text, kind = "") {
+function systemLine(view, text, kind = "") {
   const li = el("li", `sys ${kind}`.trim());
   li.append(el("span", "sys-text", text), el("time", "time", clock()));
-  addChatItem(li);
+  addItem(view, li);
 }
 
 function hue(s) {
@@ -136,81 +133,135 @@ function hue(s) {
   return h;
 }
 
-// parse turns a frame into {name, text, mine, id, kind}.
-function parse(data, binary) {
-  if (binary) {
-    const bytes = new Uint8Array(data);
-    return { name: "", text: `binary frame, ${bytes.length} bytes`, kind: "binary" };
+// parse turns a room message into {name, text, mine, id, kind, user, direct}.
+// Chat clients send JSON {name, text, client, id}; raw members of the room
+// (/ws/room/{room}) may send anything.
+function parse(m) {
+  const extra = { user: m.user, direct: m.direct };
+  if (m.binary) {
+    return { name: "", text: `binary frame, ${m.data.byteLength} bytes`, kind: "binary", ...extra };
   }
-  if (data.startsWith("{")) {
+  if (m.data.startsWith("{")) {
     try {
-      const m = JSON.parse(data);
-      if (m && typeof m === "object" && typeof m.text === "string") {
-        const name = typeof m.name === "string" && m.name.trim() ? m.name.trim().slice(0, NAME_MAX) : "anonymous";
-        const id = typeof m.id === "string" ? m.id.slice(0, 64) : "";
-        return { name, text: m.text, mine: m.client === clientId, id, kind: "chat" };
+      const j = JSON.parse(m.data);
+      if (j && typeof j === "object" && typeof j.text === "string") {
+        const name = typeof j.name === "string" && j.name.trim() ? j.name.trim().slice(0, NAME_MAX) : "anonymous";
+        const id = typeof j.id === "string" ? j.id.slice(0, 64) : "";
+        return { name, text: j.text, mine: j.client === clientId, id, kind: "chat", ...extra };
       }
     } catch {
       // not JSON after all: plain text
     }
   }
-  return { name: "", text: data, kind: "plain" };
+  return { name: "", text: m.data, kind: "plain", ...extra };
 }
 
 function messageItem(m) {
-  const li = el("li", `msg m-${m.kind}${m.mine ? " mine" : ""}`);
+  const li = el("li", `msg m-${m.kind}${m.mine ? " mine" : ""}${m.direct ? " direct" : ""}`);
   const meta = el("div", "meta");
   const who = el("span", "who", m.name || (m.kind === "binary" ? "binary" : "plain text"));
   if (m.name) who.dataset.hue = String(hue(m.name) % 12);
   meta.append(who);
+  if (m.user) meta.append(el("span", "user", `@${m.user}`));
   if (m.mine) meta.append(el("span", "you", "you"));
+  if (m.direct) meta.append(el("span", "tag", "only you"));
   meta.append(el("time", "time", clock()));
   li.append(meta, el("p", "text", m.text));
   return li;
 }
 
-function renderMessage(data, binary) {
-  const m = parse(data, binary);
-  if (m.mine && outbox.has(m.id)) {
-    delivered(outbox.get(m.id));
-    return;
+function renderMessage(view, msg) {
+  const m = parse(msg);
+  if (m.mine && m.id) {
+    const entry = outbox.get(m.id);
+    if (entry) {
+      delivered(entry); // the room's copy came before the publish's reply
+      return;
+    }
+    if (shown.has(m.id)) return; // already shown, confirmed by its reply
   }
-  addChatItem(messageItem(m));
+  addItem(view, messageItem(m));
+  if (m.mine) return;
+  if (view !== chat.active) {
+    view.unread++;
+    renderRoomItem(view);
+    updateTitle();
+  }
 }
 
-// ---- my messages: sending, delivered (the room sent it back) or not ----
+// ---- my messages: sending, delivered (the gateway said so) or not ----
 
-const outbox = new Map(); // message id -> {id, li, payload, room, timer}
+const outbox = new Map(); // message id -> entry, until delivered
+const shown = new Set(); // ids of my messages shown as delivered
 let sentCount = 0;
 
 function forget(id) {
-  const entry = id && outbox.get(id);
+  if (!id) return;
+  shown.delete(id);
+  const entry = outbox.get(id);
   if (!entry) return;
   clearTimeout(entry.timer);
   outbox.delete(id);
 }
 
-// sendChat sends text to the room and shows it as sending; false when the
-// client would not take it.
+// sendChat publishes text to the active room and shows it as sending.
 function sendChat(text) {
+  const view = chat.active;
+  if (!view || !live(view)) return false;
   const id = `${clientId}-${++sentCount}`;
   const payload = JSON.stringify({ name: chat.name, text, client: clientId, id });
-  if (!chat.client || !chat.client.send(payload)) return false;
   const li = messageItem({ name: chat.name, text, mine: true, kind: "chat" });
   li.dataset.id = id;
   const status = el("span", "delivery-text");
   const retry = el("button", "retry", "Retry");
   retry.type = "button";
   retry.hidden = true;
-  retry.addEventListener("click", () => resend(entry));
   const row = el("div", "delivery");
   row.append(status, retry);
   li.append(row);
-  const entry = { id, li, payload, room: chat.room, status, retry, timer: null };
+  const entry = { id, li, payload, view, status, retry, timer: null, tries: 0 };
+  retry.addEventListener("click", () => publish(entry));
   outbox.set(id, entry);
-  pending(entry);
-  addChatItem(li);
+  addItem(view, li);
+  publish(entry);
   return true;
+}
+
+// publish sends (or sends again) an entry and settles it on the reply.
+function publish(entry) {
+  if (!canRetry(entry)) return;
+  const attempt = ++entry.tries;
+  pending(entry);
+  entry.view.room.publish(entry.payload).then(
+    (ok) => {
+      if (attempt !== entry.tries || !outbox.has(entry.id)) return;
+      if (ok.broadcast) delivered(entry);
+      else failed(entry, "Not delivered: the room declined it", false);
+    },
+    (err) => {
+      if (attempt !== entry.tries || !outbox.has(entry.id)) return;
+      failed(entry, describeError(err, entry.view.name), err.code !== ErrorCodes.LEFT);
+    },
+  );
+}
+
+function describeError(err, room) {
+  switch (err.code) {
+    case ErrorCodes.DISCONNECTED:
+      return "Not confirmed: the connection closed first";
+    case ErrorCodes.TIMEOUT:
+      return `Not confirmed: no answer in ${DELIVERY_TIMEOUT / 1000} s`;
+    case ErrorCodes.QUEUE_FULL:
+      return "Not sent: too many messages waiting for the connection";
+    case ErrorCodes.LEFT:
+      return `Not sent: you left #${room}`;
+    case ErrorCodes.CLOSED:
+      return "Not sent: disconnected";
+    case ErrorCodes.UNAVAILABLE:
+      return "Not delivered: the room is unavailable (503)";
+    default:
+      return `Not delivered: ${err.code}${err.reason ? " " + err.reason : ""}`;
+  }
 }
 
 function pending(entry) {
@@ -220,68 +271,209 @@ function pending(entry) {
   entry.retry.hidden = true;
   clearTimeout(entry.timer);
   entry.timer = setTimeout(() => {
-    entry.status.textContent = "Sending…";
-    entry.timer = setTimeout(() => failed(entry, `Not confirmed: no answer in ${DELIVERY_TIMEOUT / 1000} s`), DELIVERY_TIMEOUT - SLOW_SEND);
+    entry.status.textContent = chat.client && chat.client.state === "open" ? "Sending…" : "Waiting for the connection…";
   }, SLOW_SEND);
 }
 
 function delivered(entry) {
-  forget(entry.id);
+  clearTimeout(entry.timer);
+  outbox.delete(entry.id);
+  shown.add(entry.id);
   entry.li.classList.remove("pending", "failed");
   entry.li.querySelector(".delivery").remove();
   entry.li.querySelector(".time").textContent = clock();
 }
 
-function failed(entry, text) {
+function failed(entry, text, retryable = true) {
   clearTimeout(entry.timer);
   entry.timer = null;
   entry.li.classList.remove("pending");
   entry.li.classList.add("failed");
   entry.status.textContent = text;
-  entry.retry.hidden = false;
+  entry.retry.hidden = !retryable;
   entry.retry.disabled = !canRetry(entry);
 }
 
-// failPending marks every message still sending as failed: the connection
-// that carried it closed (s is the client's state event) before the room
-// sent it back.
-function failPending(s) {
-  let text;
-  if (s.byClient) text = `Not confirmed: you left #${chat.room}`;
-  else if (DISCARDED.has(s.code)) text = `Not delivered: ${describeClose(s.code, s.reason)}`;
-  else text = `Not confirmed: connection closed (${describeClose(s.code, s.reason)})`;
-  for (const entry of outbox.values()) {
-    if (entry.li.classList.contains("pending")) failed(entry, text);
-  }
+function live(view) {
+  return !!view.room && view.room.state !== "left";
 }
 
 function canRetry(entry) {
-  return chat.open && entry.room === chat.room;
+  return live(entry.view) && entry.view === chat.views.get(entry.view.name);
 }
 
 function refreshRetry() {
   for (const entry of outbox.values()) entry.retry.disabled = !canRetry(entry);
 }
 
-function resend(entry) {
-  if (!canRetry(entry) || !chat.client.send(entry.payload)) return;
-  pending(entry);
+// ---- rooms: the list, unread counts, switching ----
+
+function addView(name) {
+  const list = el("ol", "messages");
+  list.dataset.room = name;
+  list.setAttribute("aria-label", `Messages in #${name}`);
+  list.setAttribute("aria-live", "polite");
+  list.hidden = true;
+  $("chat-panes").append(list);
+  const item = el("li", "room-item");
+  const button = el("button", "room-btn");
+  button.type = "button";
+  button.dataset.room = name;
+  const label = el("span", "room-name", name);
+  const badge = el("span", "unread");
+  badge.hidden = true;
+  button.append(el("span", "room-dot"), el("span", "hash", "#"), label, badge);
+  button.addEventListener("click", () => activate(view));
+  item.append(button);
+  $("room-list").append(item);
+  const view = { name, room: null, list, item, button, badge, unread: 0, state: "joining", detail: "", off: [] };
+  chat.views.set(name, view);
+  return view;
 }
 
-function setChatJoined(joined) {
-  $("chat-join").textContent = joined ? "Leave" : "Join";
-  $("chat-join").classList.toggle("primary", !joined);
-  $("chat-name").disabled = joined;
-  $("chat-room").disabled = joined;
-  if (!joined) setChatOpen(false);
+function renderRoomItem(view) {
+  view.button.dataset.state = view.state;
+  view.badge.hidden = view.unread === 0;
+  view.badge.textContent = view.unread > 99 ? "99+" : String(view.unread);
+  view.button.setAttribute("aria-label", `#${view.name}${view.unread ? `, ${view.unread} unread` : ""}${view.state === "failed" ? ", not joined" : ""}`);
+  if (view === chat.active) renderHeader();
 }
 
-function setChatOpen(open) {
-  chat.open = open;
-  $("chat-input").disabled = !open;
-  $("chat-send").disabled = !open;
+function updateTitle() {
+  let n = 0;
+  for (const v of chat.views.values()) n += v.unread;
+  document.title = n ? `(${n}) wsgate demo` : "wsgate demo";
+}
+
+function renderHeader() {
+  const view = chat.active;
+  $("room-title").textContent = view ? `#${view.name}` : "No room yet";
+  const text = !view ? "" : view.state === "joined" ? "" : view.state === "joining" ? "joining…" : view.detail;
+  $("room-state").textContent = text;
+  $("room-state").dataset.state = view ? view.state : "";
+  $("room-leave").hidden = !view;
+  $("room-rejoin").hidden = !view || view.state !== "failed";
+  const canSend = !!view && live(view);
+  $("chat-input").disabled = !canSend;
+  $("chat-send").disabled = !canSend;
+}
+
+// reveal scrolls the room list (vertical on wide screens, a row of chips on
+// phones) so that item shows, centred, without scrolling the page.
+function reveal(list, item) {
+  const { offsetLeft: x, offsetTop: y, offsetWidth: w, offsetHeight: h } = item;
+  if (x < list.scrollLeft || x + w > list.scrollLeft + list.clientWidth) list.scrollLeft = x - (list.clientWidth - w) / 2;
+  if (y < list.scrollTop || y + h > list.scrollTop + list.clientHeight) list.scrollTop = y - (list.clientHeight - h) / 2;
+}
+
+function activate(view) {
+  if (chat.active === view) return;
+  if (chat.active) {
+    chat.active.list.hidden = true;
+    chat.active.button.removeAttribute("aria-current");
+  }
+  chat.active = view;
+  $("chat-empty").hidden = !!view;
+  if (view) {
+    view.list.hidden = false;
+    view.button.setAttribute("aria-current", "true");
+    view.list.scrollTop = view.list.scrollHeight;
+    view.unread = 0;
+    renderRoomItem(view);
+    reveal($("room-list"), view.item);
+  }
+  renderHeader();
+  updateTitle();
+}
+
+// ensureClient gives the page's one RoomsClient, connecting at first use.
+function ensureClient() {
+  if (chat.client) return chat.client;
+  chat.wasOpen = false;
+  chat.lastOpen = false;
+  const client = connect("/ws/rooms", { ...BACKOFF, queueSize: 16, replyTimeout: DELIVERY_TIMEOUT });
+  chat.client = client;
+  client.on("state", (s) => {
+    if (chat.client !== client) return;
+    chat.status.update(s, `Connected as ${chat.name}`);
+    if (s.state === "open") chat.wasOpen = true;
+    if (s.state === "reconnecting" && chat.lastOpen) {
+      // Only the drop of an open connection: failed retries show in the status line.
+      for (const v of chat.views.values()) if (live(v)) systemLine(v, `Connection closed (${describeClose(s.code, s.reason)}), reconnecting…`, "warn");
+    }
+    if (s.state === "closed") {
+      chat.client = null;
+      if (!s.byClient) for (const v of chat.views.values()) if (live(v)) systemLine(v, `Disconnected: ${describeClose(s.code, s.reason)}`, "bad");
+    }
+    chat.lastOpen = s.state === "open";
+    refreshRetry();
+  });
+  client.on("push", ({ data, binary }) => {
+    const view = chat.active;
+    if (view) systemLine(view, `Push: ${binary ? `${data.byteLength} bytes` : data}`, "push");
+  });
+  return client;
+}
+
+// joinRoom joins name (or shows it, when joined already) and switches to it.
+function joinRoom(name) {
+  let view = chat.views.get(name);
+  if (view && live(view)) {
+    activate(view);
+    return;
+  }
+  if (!view) view = addView(name);
+  for (const off of view.off) off();
+  const room = ensureClient().join(name);
+  view.room = room;
+  view.off = [
+    room.on("state", (r) => roomState(view, room, r)),
+    room.on("message", (m) => {
+      if (view.room === room) renderMessage(view, m);
+    }),
+  ];
+  view.state = "joining";
+  renderRoomItem(view);
+  activate(view);
+  renderHeader();
+}
+
+function roomState(view, room, r) {
+  if (view.room !== room) return;
+  switch (r.state) {
+    case "joining":
+      view.state = "joining";
+      break;
+    case "joined":
+      view.state = "joined";
+      if (r.rejoin) systemLine(view, `Rejoined #${view.name}: messages sent while you were away are not shown`, "good");
+      else systemLine(view, `Joined #${view.name} as ${chat.name}`, "good");
+      break;
+    case "left":
+      if (r.byClient && r.code === ErrorCodes.LEFT) return; // leave(): the view is gone
+      view.state = "failed";
+      view.detail = r.code === ErrorCodes.CLOSED ? "disconnected" : `not joined: ${r.code}${r.reason ? " " + r.reason : ""}`;
+      if (r.code !== ErrorCodes.CLOSED) systemLine(view, `Could not join #${view.name}: ${r.code} ${r.reason}`.trim(), "bad");
+      break;
+  }
+  renderRoomItem(view);
   refreshRetry();
-  if (open && document.activeElement === document.body) $("chat-input").focus();
+  if (view === chat.active) renderHeader();
+}
+
+function leaveRoom(view) {
+  chat.views.delete(view.name);
+  for (const off of view.off) off();
+  if (view.room) view.room.leave().catch(() => {}); // left here either way
+  for (const entry of [...outbox.values()]) if (entry.view === view) forget(entry.id);
+  for (const li of view.list.querySelectorAll("li[data-id]")) forget(li.dataset.id);
+  view.list.remove();
+  view.item.remove();
+  if (chat.active === view) {
+    chat.active = null;
+    activate([...chat.views.values()].at(-1) || null);
+  }
+  updateTitle();
 }
 
 function joinError(text) {
@@ -295,22 +487,14 @@ function validate() {
   const room = $("chat-room").value.trim();
   $("chat-name").classList.toggle("invalid", !name);
   $("chat-room").classList.toggle("invalid", !ROOM_RE.test(room));
-  if (!name) return { error: "Enter a name." };
+  if (!name) return { error: "Enter a name first." };
   if (name.length > NAME_MAX) return { error: `A name has at most ${NAME_MAX} characters.` };
   if (!ROOM_RE.test(room)) return { error: "A room name is 1–64 letters, digits, “_” or “-”." };
   return { name, room };
 }
 
-function leave() {
-  if (!chat.client) return;
-  chat.client.close();
-  chat.client = null;
-  systemLine(`Left #${chat.room}`);
-  setChatJoined(false);
-  chat.status.idle("Not connected");
-}
-
-function join() {
+$("join-form").addEventListener("submit", (e) => {
+  e.preventDefault();
   const v = validate();
   if (v.error) {
     joinError(v.error);
@@ -318,50 +502,19 @@ function join() {
   }
   joinError("");
   chat.name = v.name;
-  chat.room = v.room;
   try {
     localStorage.setItem("wsgate-demo-name", v.name);
   } catch {
     // storage may be off: not needed
   }
-  $("chat-route").textContent = `/ws/room/${v.room}`;
-  history.replaceState(null, "", `?room=${encodeURIComponent(v.room)}`);
-  chat.wasOpen = false;
-  chat.lastOpen = false;
-  setChatJoined(true);
-  const client = connect(`/ws/room/${v.room}`, { ...BACKOFF, queueSize: 0 });
-  chat.client = client;
-  client.on("state", (s) => {
-    if (chat.client !== client) return;
-    chat.status.update(s, `Connected to #${v.room} as ${v.name}`);
-    if (s.state !== "open") failPending(s);
-    if (s.state === "open") {
-      systemLine(chat.wasOpen ? `Reconnected to #${v.room}` : `Joined #${v.room} as ${v.name}`, "good");
-      chat.wasOpen = true;
-      setChatOpen(true);
-    } else {
-      setChatOpen(false);
-    }
-    if (s.state === "reconnecting" && chat.lastOpen) {
-      // Only the drop of an open connection: failed retries show in the status line.
-      systemLine(`Connection closed (${describeClose(s.code, s.reason)}), reconnecting…`, "warn");
-    }
-    if (s.state === "closed" && !s.byClient) {
-      systemLine(`Disconnected: ${describeClose(s.code, s.reason)}`, "bad");
-      setChatJoined(false);
-      chat.client = null;
-    }
-    chat.lastOpen = s.state === "open";
-  });
-  client.on("message", ({ data, binary }) => {
-    if (chat.client === client) renderMessage(data, binary);
-  });
-}
+  joinRoom(v.room);
+  $("chat-room").value = "";
+  $("chat-input").focus();
+});
 
-$("join-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  if (chat.client) leave();
-  else join();
+$("chat-name").addEventListener("change", () => {
+  const name = $("chat-name").value.trim().slice(0, NAME_MAX);
+  if (name) chat.name = name;
 });
 
 for (const id of ["chat-name", "chat-room"]) {
@@ -375,11 +528,14 @@ for (const id of ["chat-name", "chat-room"]) {
   });
 }
 
+$("room-leave").addEventListener("click", () => chat.active && leaveRoom(chat.active));
+$("room-rejoin").addEventListener("click", () => chat.active && joinRoom(chat.active.name));
+
 $("chat-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const input = $("chat-input");
   const text = input.value.trim();
-  if (!text || !chat.client) return;
+  if (!text || !chat.name) return;
   if (sendChat(text)) input.value = "";
 });
 
@@ -487,5 +643,6 @@ try {
   // storage may be off
 }
 $("chat-name").value = (params.get("name") || savedName).slice(0, NAME_MAX);
+chat.name = $("chat-name").value.trim();
 if (params.get("room")) $("chat-room").value = params.get("room").slice(0, 64);
 document.documentElement.classList.add("ready");

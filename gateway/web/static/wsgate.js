@@ -14,6 +14,18 @@
  *   chat.send(JSON.stringify({ name: "ann", text: "hi" })); // true: sent or queued; false: dropped
  *   chat.close();                                           // stops for good
  *
+ * That is a raw route: one room (or the echo) per socket, frames as they
+ * are. The multiplexed route /ws/rooms carries many rooms on one socket
+ * (see "Rooms" below):
+ *
+ *   const s = connect("/ws/rooms", { token });               // a RoomsClient
+ *   const lobby = s.join("lobby");                           // a Room, at once
+ *   lobby.on("message", (m) => console.log(m.user, m.data)); // {room, data, binary, user, direct}
+ *   lobby.on("state", (r) => r.rejoin && reload());          // joining | joined | left
+ *   await lobby.publish("hi");                               // {broadcast: true}, or a RoomsError
+ *   s.on("push", (p) => console.log(p.data));                // pushes to this user
+ *   await lobby.leave();
+ *
  * URL. A relative URL ("/ws", "ws/room/x") is resolved against the page's
  * location and http(s) becomes ws(s). Outside a browser pass an absolute ws://
  * URL (or options.base).
@@ -110,6 +122,86 @@
  *   autoConnect  start connecting at once (true); otherwise call open()
  *   WebSocket    the WebSocket constructor to use (globalThis.WebSocket)
  *   base         base URL for relative urls (the page's location)
+ *   rooms        true: speak the rooms protocol (a RoomsClient); false: raw.
+ *                By default connect() picks the rooms protocol for a path
+ *                ending in /ws/rooms (a route table may put the route of
+ *                kind "rooms" elsewhere: then say rooms: true)
+ *
+ * Rooms. A RoomsClient (connect("/ws/rooms"), or new RoomsClient(url,
+ * options)) speaks the /ws/rooms protocol (shared/asyncapi.yaml) over one
+ * WsgateClient: the connection, its states, reconnects, backoff, tokens,
+ * close codes and the confirmation of an accepted socket are the same as
+ * above, and so are the client's "state", "close" and "error" events, and
+ * url, state, attempts, protocol, open(), retryNow() and close().
+ *   join(name)     returns the Room at once (the same one while it is joined;
+ *                  a new one after leave()). The join goes out now, or once
+ *                  connected, and again after every reconnect.
+ *   room(name), rooms   the rooms joined or being joined
+ *   queued         publishes waiting for a connection
+ * Client events: "push" {data, binary}: a push to this connection's user
+ * ({"push":...}); "message": every room message (after the room's own
+ * listeners); "undelivered" {publishes: [{room, data}], code, reason}: what
+ * still waited for a connection when the client closed for good; "state",
+ * "close", "error" (also: a line from the gateway that is not JSON, a reply
+ * to no command). The options onPush, onMessage, onUndelivered, onState,
+ * onClose, onError add listeners.
+ *
+ * A Room: name, state, joined (a promise of the first join's result; it
+ * rejects with the RoomsError of a refused join, or LEFT / CLOSED),
+ * on(type, fn) / off(), publish(data, {timeout}), leave().
+ *   "message" {room, data, binary, user, direct}: data is a string, or an
+ *             ArrayBuffer for binary (sent as b64); user is the sender's user
+ *             id, null for anonymous senders; direct is true for a frame the
+ *             room worker sent to this member alone (such as a moderation
+ *             notice).
+ *   "state"   {state, room, ...}: joining {rejoin}; joined {rejoin, result};
+ *             left {byClient, code, reason}. joined with rejoin: true follows
+ *             a reconnect: messages sent while the socket was down were
+ *             missed, reload what the app shows. left is for good: leave()
+ *             (byClient), the join refused (the gateway's code: 400 bad name,
+ *             401, 403, 429, 503; a refused rejoin too), or the client closed
+ *             (CLOSED). A late "state" listener gets the current state, as
+ *             on the client.
+ *
+ * Commands and their promises. Every command is a text frame
+ * {"id":n,"join"|"leave"|"publish":{...}}, ids counting from 1 on each
+ * socket; the gateway answers each, in order, with ok or an error code.
+ * publish(data) takes a string (sent as "data") or an ArrayBuffer or typed
+ * array (sent as "b64", standard base64; a Blob is not taken). It resolves
+ * with the reply's ok ({broadcast: true}, or false when the room worker
+ * declined the message), or rejects with a RoomsError {code, reason, op,
+ * room, retryable}; the codes are in ErrorCodes: the gateway's 400, 401,
+ * 403, 404, 409, 429, 503 (503: nothing was delivered, no room worker,
+ * NATS or auth worker; retry), and the client's own:
+ *   1 DISCONNECTED  written, but the socket closed before the reply: the
+ *                   outcome is unknown (it may have been broadcast). Retry
+ *                   by publishing again: it queues until the room is
+ *                   joined again (and may then arrive twice).
+ *   2 QUEUE_FULL    not connected and queueSize publishes already wait
+ *   3 CLOSED        the client closed for good before it went out
+ *   4 LEFT          the room was left before it went out
+ *   5 TIMEOUT       no reply within replyTimeout ms (outcome unknown)
+ * While connected, commands are written at once. While not (connecting,
+ * reconnecting), publishes wait in a bounded queue of queueSize (16; 0:
+ * none) and a join only marks the room wanted; when a socket is accepted
+ * the client writes a join for every wanted room, then the waiting
+ * publishes, in order, so each publish follows its room's join. At a
+ * disconnect, publishes in flight reject with DISCONNECTED, leaves in
+ * flight resolve (the room is not joined on a new socket), joins stay
+ * wanted, and joined rooms go back to "joining" {rejoin: true}. leave() while
+ * not connected resolves at once; queued publishes of that room reject with
+ * LEFT. When the client closes for good, queued publishes come back in
+ * "undelivered" and reject with CLOSED, and every room is left with CLOSED.
+ * A line the gateway sends with an id of 0 answers a frame it could not read
+ * an id from: replies come in order, so it settles the oldest command in
+ * flight. Lines and members this client does not know are ignored (later
+ * gateways add some). A command frame over the gateway's
+ * GATEWAY_MAX_MESSAGE_BYTES closes the socket with 1009, for good.
+ *
+ * Rooms options (besides those above):
+ *   queueSize    publishes that may wait for a connection (16)
+ *   replyTimeout ms a publish or leave waits for its reply once written
+ *                (0: no limit; the gateway answers every command)
  */
 
 /** The client's states. */
@@ -181,11 +273,71 @@ function withTimeout(value, ms, message) {
   return Promise.race([Promise.resolve(value), timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The listeners of one object. It keeps the last "state" event, so that a
+ * "state" listener added later is called once with it, in a microtask
+ * (asynchronous, so that the caller has on()'s return value first), unless
+ * a newer state comes first. A listener that throws does not stop the
+ * others: its error is rethrown on its own.
+ */
+class Emitter {
+  #owner;
+  #sets = new Map();
+  #seq = 0; // counts state changes, so a replay never follows a newer state
+  #last = null; // the last "state" event
+
+  constructor(owner) {
+    this.#owner = owner;
+  }
+
+  on(type, fn) {
+    if (!this.#sets.has(type)) this.#sets.set(type, new Set());
+    const set = this.#sets.get(type);
+    if (set.has(fn)) return () => this.off(type, fn);
+    set.add(fn);
+    if (type === "state" && this.#last) {
+      const seq = this.#seq;
+      const detail = this.#last;
+      queueMicrotask(() => {
+        if (seq === this.#seq && set.has(fn)) this.#call(fn, { ...detail });
+      });
+    }
+    return () => this.off(type, fn);
+  }
+
+  off(type, fn) {
+    const set = this.#sets.get(type);
+    if (set) set.delete(fn);
+  }
+
+  /** Records and emits a "state" event. */
+  state(detail) {
+    this.#seq++;
+    this.#last = detail;
+    this.emit("state", { ...detail });
+  }
+
+  emit(type, detail) {
+    const set = this.#sets.get(type);
+    if (!set) return;
+    for (const fn of [...set]) this.#call(fn, detail);
+  }
+
+  #call(fn, detail) {
+    try {
+      fn(detail, this.#owner);
+    } catch (err) {
+      // A listener's bug must not break the client; report it on its own.
+      setTimeout(() => { throw err; });
+    }
+  }
+}
+
 export class WsgateClient {
   #url;
   #opts;
   #WS;
-  #listeners = new Map();
+  #events = new Emitter(this);
   #ws = null;
   #state = null;
   #stopped = false;
@@ -196,8 +348,6 @@ export class WsgateClient {
   #stableTimer = null;
   #connectTimer = null;
   #confirmTimer = null;
-  #stateSeq = 0; // counts state changes, so a replay never follows a newer state
-  #stateDetail = null; // the last "state" event
   #queue = [];
   #online = () => this.retryNow();
 
@@ -253,25 +403,12 @@ export class WsgateClient {
    * added once the client has a state gets it replayed, in a microtask.
    */
   on(type, fn) {
-    if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
-    const set = this.#listeners.get(type);
-    if (set.has(fn)) return () => this.off(type, fn);
-    set.add(fn);
-    if (type === "state" && this.#stateDetail) {
-      // Asynchronous, so that the caller has on()'s return value first.
-      const seq = this.#stateSeq;
-      const detail = this.#stateDetail;
-      queueMicrotask(() => {
-        if (seq === this.#stateSeq && set.has(fn)) this.#call(fn, { ...detail });
-      });
-    }
-    return () => this.off(type, fn);
+    return this.#events.on(type, fn);
   }
 
   /** Removes a listener. */
   off(type, fn) {
-    const set = this.#listeners.get(type);
-    if (set) set.delete(fn);
+    this.#events.off(type, fn);
   }
 
   /** Starts connecting (only needed with autoConnect: false). */
@@ -471,30 +608,501 @@ export class WsgateClient {
 
   #setState(state, detail) {
     this.#state = state;
-    this.#stateSeq++;
-    this.#stateDetail = { state, attempt: this.#attempt, ...detail };
-    this.#emit("state", { ...this.#stateDetail });
+    this.#events.state({ state, attempt: this.#attempt, ...detail });
   }
 
   #emit(type, detail) {
-    const set = this.#listeners.get(type);
-    if (!set) return;
-    for (const fn of [...set]) this.#call(fn, detail);
-  }
-
-  #call(fn, detail) {
-    try {
-      fn(detail, this);
-    } catch (err) {
-      // A listener's bug must not break the client; report it on its own.
-      setTimeout(() => { throw err; });
-    }
+    this.#events.emit(type, detail);
   }
 }
 
-/** Creates a client and starts connecting: connect(url, options). */
+// ---- the /ws/rooms protocol: one socket, many rooms ----
+
+/**
+ * Error codes of the rooms protocol: a RoomsError's `code`. Those from 400 up
+ * are the gateway's (an `error` reply); those below 100 are the client's own.
+ */
+export const ErrorCodes = Object.freeze({
+  /** Written, but the connection closed before the reply: the outcome is unknown (a publish may have gone out). Retry: publish again. */
+  DISCONNECTED: 1,
+  /** Not taken: queueSize publishes already wait for a connection. Retry later. */
+  QUEUE_FULL: 2,
+  /** The client closed for good (close(), or a close code it does not retry) before the command went out. */
+  CLOSED: 3,
+  /** The room was left (leave()) before the command went out or was answered. */
+  LEFT: 4,
+  /** No reply within replyTimeout ms: the outcome is unknown; a late reply is ignored. */
+  TIMEOUT: 5,
+  BAD_REQUEST: 400, // not JSON, no or bad id, unknown or several commands, bad room name, bad base64
+  UNAUTHORIZED: 401, // the room needs an identity
+  FORBIDDEN: 403, // not allowed to join or to publish there
+  NOT_JOINED: 404, // leave or publish in a room not joined
+  ALREADY_JOINED: 409, // join of a room already joined
+  TOO_MANY_ROOMS: 429, // over the gateway's GATEWAY_MAX_ROOMS_PER_CONNECTION
+  UNAVAILABLE: 503, // no room worker, no NATS, auth worker unavailable: nothing was delivered
+});
+
+const RETRYABLE = new Set([ErrorCodes.DISCONNECTED, ErrorCodes.QUEUE_FULL, ErrorCodes.TIMEOUT, ErrorCodes.UNAVAILABLE]);
+
+/** A refused or failed rooms command: `code` (see ErrorCodes), `reason`, `op` and `room`. */
+export class RoomsError extends Error {
+  constructor(code, reason, op, room) {
+    super(`wsgate: ${op}${room === undefined ? "" : ` ${room}`}: ${code} ${reason}`);
+    this.name = "RoomsError";
+    this.code = code;
+    this.reason = reason;
+    this.op = op;
+    this.room = room;
+  }
+
+  /**
+   * True when the same command may succeed if tried again later:
+   * DISCONNECTED and TIMEOUT (outcome unknown: a retried publish may arrive
+   * twice), QUEUE_FULL, and 503 (nothing was delivered).
+   */
+  get retryable() {
+    return RETRYABLE.has(this.code);
+  }
+}
+
+function toBase64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(b64) {
+  const s = atob(b64);
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes.buffer;
+}
+
+// encodeBody gives a publish's payload member: a string as "data", bytes as "b64".
+function encodeBody(data) {
+  if (typeof data === "string") return { data };
+  if (Object.prototype.toString.call(data) === "[object ArrayBuffer]") return { b64: toBase64(new Uint8Array(data)) };
+  if (ArrayBuffer.isView(data)) return { b64: toBase64(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)) };
+  throw new TypeError("wsgate: publish takes a string, an ArrayBuffer or a typed array");
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+let roomControl; // set by Room's static block: how a RoomsClient drives its rooms
+
+/**
+ * One room of a RoomsClient, from client.join(name). Its "state" events:
+ *   joining {rejoin}          the join is on its way (rejoin: after a reconnect)
+ *   joined  {rejoin, result}  the gateway answered ok; rejoin: true after a
+ *                             reconnect, when messages sent in between were
+ *                             missed (reload what the app shows)
+ *   left    {byClient, code, reason}  for good: leave() (byClient), the join
+ *                             refused (the gateway's code), or the client closed
+ *                             (code 3, CLOSED)
+ * and "message" {room, data, binary, user, direct}.
+ */
+export class Room {
+  #name;
+  #hooks;
+  #events = new Emitter(this);
+  #state = null;
+  #everJoined = false;
+  #joined;
+  #resolve;
+  #reject;
+
+  /** Rooms come from RoomsClient.join(); hooks are the client's. */
+  constructor(name, hooks) {
+    this.#name = name;
+    this.#hooks = hooks;
+    this.#joined = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Awaiting it is optional: a refused join must not be an unhandled rejection.
+    this.#joined.catch(() => {});
+  }
+
+  static {
+    roomControl = {
+      joining: (room, rejoin) => room.#setState("joining", { rejoin }),
+      joined: (room, result) => {
+        room.#setState("joined", { rejoin: room.#everJoined, result });
+        room.#everJoined = true;
+        room.#resolve(result);
+      },
+      left: (room, err, byClient) => {
+        if (room.#state === "left") return;
+        room.#setState("left", { byClient, code: err.code, reason: err.reason });
+        room.#reject(err);
+      },
+      deliver: (room, msg) => room.#events.emit("message", msg),
+    };
+  }
+
+  /** The room's name. */
+  get name() { return this.#name; }
+  /** "joining", "joined" or "left". */
+  get state() { return this.#state; }
+  /**
+   * Resolves with the first join's result ({} today) once the gateway
+   * answered ok; rejects with a RoomsError when the join was refused or the
+   * room left first.
+   */
+  get joined() { return this.#joined; }
+
+  /** Adds a listener ("state" or "message"); returns a function that removes it. */
+  on(type, fn) {
+    return this.#events.on(type, fn);
+  }
+
+  /** Removes a listener. */
+  off(type, fn) {
+    this.#events.off(type, fn);
+  }
+
+  /**
+   * Sends data to the room: a string as text ("data"), an ArrayBuffer or
+   * typed array as binary ("b64"). Resolves with the gateway's result,
+   * {broadcast: true} when the room worker broadcast it, {broadcast: false}
+   * when it declined it; rejects with a RoomsError. options.timeout
+   * overrides the client's replyTimeout.
+   */
+  publish(data, options = {}) {
+    return this.#hooks.publish(this, data, options);
+  }
+
+  /** Leaves the room for good: no more messages, no rejoin. Resolves once done. */
+  leave() {
+    return this.#hooks.leave(this);
+  }
+
+  #setState(state, detail) {
+    this.#state = state;
+    this.#events.state({ state, room: this.#name, ...detail });
+  }
+}
+
+/**
+ * A client of the multiplexed /ws/rooms route: one WebSocket (a WsgateClient,
+ * with its reconnects and close-code policy), many rooms. See the top of the
+ * file.
+ */
+export class RoomsClient {
+  #conn;
+  #opts;
+  #events = new Emitter(this);
+  #rooms = new Map(); // name -> Room: the rooms the app wants joined
+  #queue = []; // publishes waiting for a connection, oldest first
+  #inflight = []; // commands written to the current socket, oldest first
+  #nextId = 1;
+  #open = false;
+  #hooks = {
+    publish: (room, data, options) => this.#publish(room, data, options),
+    leave: (room) => this.#leave(room),
+  };
+
+  /**
+   * @param {string} url the rooms route, e.g. "/ws/rooms"
+   * @param {object} [options] those of WsgateClient, and queueSize (publishes
+   *   that may wait for a connection), replyTimeout, onPush
+   */
+  constructor(url, options = {}) {
+    this.#opts = { queueSize: 16, replyTimeout: 0, autoConnect: true, ...options };
+    const own = ["onState", "onMessage", "onClose", "onError", "onUndelivered", "onPush"];
+    const conn = { ...options, queueSize: 0, autoConnect: false };
+    for (const key of own) delete conn[key];
+    this.#conn = new WsgateClient(url, conn);
+    for (const key of own) {
+      const type = key.slice(2).toLowerCase();
+      if (typeof options[key] === "function") this.on(type, options[key]);
+    }
+    this.#conn.on("state", (s) => this.#onState(s));
+    this.#conn.on("message", (m) => this.#onFrame(m));
+    this.#conn.on("close", (c) => this.#events.emit("close", c));
+    this.#conn.on("error", (e) => this.#events.emit("error", e));
+    if (this.#opts.autoConnect) this.#conn.open();
+  }
+
+  /** The resolved ws:// or wss:// URL. */
+  get url() { return this.#conn.url; }
+  /** The connection's state, as WsgateClient's. */
+  get state() { return this.#conn.state; }
+  /** Connection attempts made so far. */
+  get attempts() { return this.#conn.attempts; }
+  /** Publishes waiting for a connection. */
+  get queued() { return this.#queue.length; }
+  /** The subprotocol the gateway chose ("wsgw"), or "" while not open. */
+  get protocol() { return this.#conn.protocol; }
+  /** Bytes the browser has queued on the open socket. */
+  get bufferedAmount() { return this.#conn.bufferedAmount; }
+  /** The rooms joined or being joined, in the order they were joined. */
+  get rooms() { return [...this.#rooms.values()]; }
+
+  /** Adds a listener; returns a function that removes it. */
+  on(type, fn) {
+    return this.#events.on(type, fn);
+  }
+
+  /** Removes a listener. */
+  off(type, fn) {
+    this.#events.off(type, fn);
+  }
+
+  /** Starts connecting (only needed with autoConnect: false). */
+  open() {
+    this.#conn.open();
+  }
+
+  /** While waiting to reconnect, tries at once instead. */
+  retryNow() {
+    this.#conn.retryNow();
+  }
+
+  /** Closes for good: every room is left, what waits is handed back. */
+  close(code = 1000, reason = "") {
+    this.#conn.close(code, reason);
+  }
+
+  /** The joined (or joining) room called name, if any. */
+  room(name) {
+    return this.#rooms.get(name);
+  }
+
+  /**
+   * Joins a room and returns it at once (the same Room while it is joined):
+   * listen on it, publish to it (publishes wait for the join, in order).
+   * The join is sent now, or once connected, and again after every
+   * reconnect. A name the gateway refuses ends the room with its code (400).
+   */
+  join(name) {
+    if (typeof name !== "string") throw new TypeError("wsgate: a room name is a string");
+    let room = this.#rooms.get(name);
+    if (room) return room;
+    room = new Room(name, this.#hooks);
+    if (this.#conn.state === State.CLOSED) {
+      roomControl.left(room, new RoomsError(ErrorCodes.CLOSED, "client closed", "join", name), false);
+      return room;
+    }
+    this.#rooms.set(name, room);
+    roomControl.joining(room, false);
+    if (this.#open) this.#write(this.#joinCommand(room));
+    return room;
+  }
+
+  #joinCommand(room) {
+    return {
+      op: "join",
+      room,
+      resolve: (result) => {
+        // Left while the join was on its way: leave() already settled it.
+        if (this.#rooms.get(room.name) === room) roomControl.joined(room, result);
+      },
+      reject: (err) => {
+        if (this.#rooms.get(room.name) !== room) return;
+        this.#rooms.delete(room.name);
+        roomControl.left(room, err, false);
+      },
+    };
+  }
+
+  #publish(room, data, options) {
+    let body;
+    try {
+      body = encodeBody(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const fail = (code, reason) => Promise.reject(new RoomsError(code, reason, "publish", room.name));
+    if (this.#rooms.get(room.name) !== room) {
+      return this.#conn.state === State.CLOSED ? fail(ErrorCodes.CLOSED, "client closed") : fail(ErrorCodes.LEFT, "room left");
+    }
+    const timeout = options?.timeout ?? this.#opts.replyTimeout;
+    return new Promise((resolve, reject) => {
+      const cmd = { op: "publish", room, body, data, timeout, resolve, reject };
+      if (this.#open) this.#write(cmd);
+      else if (this.#queue.length < this.#opts.queueSize) this.#queue.push(cmd);
+      else reject(new RoomsError(ErrorCodes.QUEUE_FULL, "send queue full", "publish", room.name));
+    });
+  }
+
+  #leave(room) {
+    if (this.#rooms.get(room.name) !== room) return Promise.resolve({});
+    this.#rooms.delete(room.name);
+    const left = (op) => new RoomsError(ErrorCodes.LEFT, "room left", op, room.name);
+    this.#queue = this.#queue.filter((cmd) => {
+      if (cmd.room !== room) return true;
+      this.#settle(cmd, left(cmd.op));
+      return false;
+    });
+    roomControl.left(room, left("join"), true);
+    // Not connected: the next socket simply does not join it.
+    if (!this.#open) return Promise.resolve({});
+    return new Promise((resolve, reject) => {
+      this.#write({ op: "leave", room, timeout: this.#opts.replyTimeout, resolve, reject });
+    });
+  }
+
+  // write sends a command on the open socket with the connection's next id.
+  #write(cmd) {
+    cmd.id = this.#nextId++;
+    cmd.done = false;
+    this.#inflight.push(cmd);
+    const frame = JSON.stringify({ id: cmd.id, [cmd.op]: { room: cmd.room.name, ...cmd.body } });
+    // A failed write reports "error"; the close that follows settles cmd.
+    this.#conn.send(frame);
+    if (cmd.timeout > 0) {
+      cmd.timer = setTimeout(() => {
+        this.#settle(cmd, new RoomsError(ErrorCodes.TIMEOUT, `no reply in ${cmd.timeout} ms`, cmd.op, cmd.room.name));
+      }, cmd.timeout);
+    }
+  }
+
+  #settle(cmd, err, result) {
+    if (cmd.done) return;
+    cmd.done = true;
+    clearTimeout(cmd.timer);
+    if (err) cmd.reject(err);
+    else cmd.resolve(result);
+  }
+
+  #onState(s) {
+    const wasOpen = this.#open;
+    this.#open = s.state === State.OPEN;
+    if (this.#open) {
+      // Ids count from 1 on every socket. Every room first, then what
+      // waited: a publish goes after its room's join.
+      this.#nextId = 1;
+      for (const room of this.#rooms.values()) this.#write(this.#joinCommand(room));
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const cmd of queued) this.#write(cmd);
+    } else if (wasOpen) {
+      this.#disconnected(s.state !== State.CLOSED);
+    }
+    if (s.state === State.CLOSED) this.#closed(s);
+    this.#events.state({ ...s });
+  }
+
+  // disconnected settles what the closed socket carried.
+  #disconnected(willRejoin) {
+    const cmds = this.#inflight;
+    this.#inflight = [];
+    for (const cmd of cmds) {
+      if (cmd.op === "publish") {
+        this.#settle(cmd, new RoomsError(ErrorCodes.DISCONNECTED, "connection closed before the reply", "publish", cmd.room.name));
+      } else if (cmd.op === "leave") {
+        this.#settle(cmd, null, {}); // a new socket does not have the room
+      }
+      // A join stays wanted: the next socket joins the room again.
+    }
+    if (!willRejoin) return;
+    for (const room of this.#rooms.values()) {
+      if (room.state === "joined") roomControl.joining(room, true);
+    }
+  }
+
+  // closed ends everything when the connection closed for good.
+  #closed(s) {
+    const queued = this.#queue;
+    this.#queue = [];
+    if (queued.length > 0) {
+      this.#events.emit("undelivered", {
+        publishes: queued.map((cmd) => ({ room: cmd.room.name, data: cmd.data })),
+        code: s.code,
+        reason: s.reason,
+      });
+    }
+    const why = `client closed (${s.code}${s.reason ? " " + s.reason : ""})`;
+    for (const cmd of queued) this.#settle(cmd, new RoomsError(ErrorCodes.CLOSED, why, cmd.op, cmd.room.name));
+    const rooms = [...this.#rooms.values()];
+    this.#rooms.clear();
+    for (const room of rooms) roomControl.left(room, new RoomsError(ErrorCodes.CLOSED, why, "join", room.name), !!s.byClient);
+  }
+
+  #onFrame({ data, binary }) {
+    if (binary) {
+      this.#events.emit("error", { error: new Error("wsgate: unexpected binary frame on a rooms connection") });
+      return;
+    }
+    // One or more JSON objects, one per line.
+    for (const line of data.split("\n")) {
+      if (line === "") continue;
+      let m;
+      try {
+        m = JSON.parse(line);
+      } catch {
+        m = undefined;
+      }
+      if (!isObject(m)) {
+        this.#events.emit("error", { error: new Error(`wsgate: not a JSON object: ${line.slice(0, 80)}`) });
+        continue;
+      }
+      if ("id" in m) this.#onReply(m);
+      else if (isObject(m.push)) this.#onPush(m.push);
+      else if (typeof m.room === "string") this.#onRoomMessage(m);
+      // Anything else is a kind of line this client does not know yet: ignored.
+    }
+  }
+
+  #onReply(m) {
+    // Replies come in the order of the commands, so the one for id 0 (a
+    // frame the gateway could not read an id from) is the oldest waiting.
+    const i = m.id === 0 ? 0 : this.#inflight.findIndex((cmd) => cmd.id === m.id);
+    if (i < 0 || i >= this.#inflight.length) {
+      this.#events.emit("error", { error: new Error(`wsgate: reply to no command: ${JSON.stringify(m).slice(0, 120)}`) });
+      return;
+    }
+    const [cmd] = this.#inflight.splice(i, 1);
+    if (isObject(m.error)) {
+      const code = Number.isInteger(m.error.code) ? m.error.code : 0;
+      const reason = typeof m.error.reason === "string" ? m.error.reason : "";
+      this.#settle(cmd, new RoomsError(code, reason, cmd.op, cmd.room.name));
+    } else {
+      this.#settle(cmd, null, isObject(m.ok) ? m.ok : {});
+    }
+  }
+
+  #body(m) {
+    if (typeof m.data === "string") return { data: m.data, binary: false };
+    if (typeof m.b64 !== "string") return null;
+    try {
+      return { data: fromBase64(m.b64), binary: true };
+    } catch {
+      this.#events.emit("error", { error: new Error("wsgate: bad base64 from the gateway") });
+      return null;
+    }
+  }
+
+  #onPush(push) {
+    const body = this.#body(push);
+    if (body) this.#events.emit("push", body);
+  }
+
+  #onRoomMessage(m) {
+    const room = this.#rooms.get(m.room);
+    if (!room) return; // left: its last messages may still arrive
+    const body = this.#body(m); // null: not a message (a kind this client does not know)
+    if (!body) return;
+    const msg = { room: m.room, ...body, user: typeof m.user === "string" ? m.user : null, direct: m.direct === true };
+    roomControl.deliver(room, msg);
+    this.#events.emit("message", msg);
+  }
+}
+
+/** Whether url names the rooms route: its path ends with /ws/rooms. */
+function isRoomsURL(url, base) {
+  return new URL(resolveURL(url, base)).pathname.endsWith("/ws/rooms");
+}
+
+/**
+ * Creates a client and starts connecting: connect(url, options). A RoomsClient
+ * for the rooms route (a path ending in /ws/rooms, or options.rooms: true), a
+ * WsgateClient for the raw routes (or options.rooms: false).
+ */
 export function connect(url, options) {
-  return new WsgateClient(url, options);
+  const rooms = options?.rooms ?? isRoomsURL(url, options?.base);
+  return rooms ? new RoomsClient(url, options) : new WsgateClient(url, options);
 }
 
 export default connect;
