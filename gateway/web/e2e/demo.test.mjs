@@ -632,7 +632,9 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
     assert.deepEqual(got.joined, {});
     assert.deepEqual([got.text, got.binary], [{ broadcast: true }, { broadcast: true }]);
     assert.deepEqual(got.rooms, [{ text: "from rooms", user: null }, { bin: [0, 1, 255] }, { text: "from raw", user: null }, { bin: [7, 8] }]);
-    assert.deepEqual(got.raw, [{ text: "from rooms" }, { bin: [0, 1, 255] }, { text: "from raw" }, { bin: [7, 8] }]);
+    // The later publish of "x" may reach the raw member before it closes.
+    assert.deepEqual(got.raw.slice(0, 4), [{ text: "from rooms" }, { bin: [0, 1, 255] }, { text: "from raw" }, { bin: [7, 8] }]);
+    assert.ok(got.raw.length === 4 || (got.raw.length === 5 && got.raw[4].text === "x"), JSON.stringify(got.raw));
     assert.deepEqual(got.badName, ["RoomsError", 400]);
     assert.equal(got.afterLeave, 4, "LEFT");
     assert.equal(got.state, "open");
