@@ -23,26 +23,7 @@ func Start(t testing.TB) *server.Server {
 // stop a server and start a new one where the old one listened.
 func StartOn(t testing.TB, port int) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      port,
-		NoLog:     true,
-		NoSigs:    true,
-		JetStream: true,
-		StoreDir:  t.TempDir(),
-	})
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return StartWith(t, func(o *server.Options) { o.Port = port })
 }
 
 // StartConfig runs a server from a nats-server configuration file (its
@@ -59,19 +40,7 @@ func StartConfig(t testing.TB, path string) *server.Server {
 	opts.HTTPPort, opts.HTTPSPort = 0, 0
 	opts.StoreDir = t.TempDir()
 	opts.NoLog, opts.NoSigs = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return run(t, opts)
 }
 
 // Cluster runs n servers routed to each other on loopback, with JetStream,

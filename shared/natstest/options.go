@@ -20,6 +20,12 @@ func StartWith(t testing.TB, mod func(*server.Options)) *server.Server {
 		StoreDir:  t.TempDir(),
 	}
 	mod(opts)
+	return run(t, opts)
+}
+
+// run starts a server with opts and stops it at test end.
+func run(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
