@@ -87,6 +87,13 @@ type gw struct {
 
 func gateway(t testing.TB, natsURL string, mod ...func(*Config)) *gw {
 	t.Helper()
+	return gatewayLogging(t, natsURL, quiet, mod...)
+}
+
+// gatewayLogging is gateway() with a logger of the test's, for a test that
+// reads what New logs.
+func gatewayLogging(t testing.TB, natsURL string, log *slog.Logger, mod ...func(*Config)) *gw {
+	t.Helper()
 	cfg := Defaults()
 	cfg.NATSURL = natsURL
 	cfg.DrainWindow = 0
@@ -94,7 +101,7 @@ func gateway(t testing.TB, natsURL string, mod ...func(*Config)) *gw {
 		m(&cfg)
 	}
 	nc := natsConn(t, natsURL, NATSOptions()...)
-	g, err := New(cfg, nc, quiet)
+	g, err := New(cfg, nc, log)
 	if err != nil {
 		t.Fatal(err)
 	}

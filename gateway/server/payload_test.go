@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,29 +48,6 @@ func TestFitLimit(t *testing.T) {
 	if n > natsHeaderReserve/2 {
 		t.Fatalf("gateway headers take %d bytes of a %d-byte reserve", n, natsHeaderReserve)
 	}
-}
-
-// gatewayLogging is gateway() with a logger of the test's, for a test that
-// reads what New logs.
-func gatewayLogging(t *testing.T, natsURL string, log *slog.Logger, mod func(*Config)) *gw {
-	t.Helper()
-	cfg := Defaults()
-	cfg.DrainWindow = 0
-	mod(&cfg)
-	g, err := New(cfg, natsConn(t, natsURL, NATSOptions()...), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(nil)
-	g.ConfigureHTTP(ts.Config)
-	ts.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		g.Shutdown(ctx)
-		ts.Close()
-	})
-	return &gw{Gateway: g, url: "ws" + strings.TrimPrefix(ts.URL, "http"), ts: ts}
 }
 
 // A GATEWAY_MAX_MESSAGE_BYTES over the NATS server's max_payload is
