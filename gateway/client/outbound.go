@@ -74,11 +74,15 @@ func (o *Outbound) Frame(msg *nats.Msg, what string) (typ int, ok bool) {
 // Broadcast is Frame for a room broadcast, which goes out as text when it
 // has no Wsgw-Frame. The hub calls it once per message, not per member.
 func (o *Outbound) Broadcast(msg *nats.Msg) (typ int, ok bool) {
-	kind := msg.Header.Get(contract.HeaderFrame)
-	if kind == "" {
-		kind = contract.FrameText
+	return o.check(BroadcastKind(msg), msg, "broadcast")
+}
+
+// BroadcastKind is a broadcast's Wsgw-Frame kind: text when it has none.
+func BroadcastKind(msg *nats.Msg) string {
+	if kind := msg.Header.Get(contract.HeaderFrame); kind != "" {
+		return kind
 	}
-	return o.check(kind, msg, "broadcast")
+	return contract.FrameText
 }
 
 func (o *Outbound) check(kind string, msg *nats.Msg, what string) (int, bool) {

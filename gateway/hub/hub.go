@@ -75,11 +75,7 @@ type Check func(*nats.Msg) (typ int, ok bool)
 
 // checkFrame is the default Check.
 func checkFrame(msg *nats.Msg) (int, bool) {
-	kind := msg.Header.Get(contract.HeaderFrame)
-	if kind == "" {
-		kind = contract.FrameText
-	}
-	typ, drop := client.FrameType(kind, msg.Data, 0)
+	typ, drop := client.FrameType(client.BroadcastKind(msg), msg.Data, 0)
 	return typ, drop == ""
 }
 
