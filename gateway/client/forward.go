@@ -46,11 +46,28 @@ var (
 	kindBinary = []string{contract.FrameBinary}
 )
 
-func kindOf(typ int) []string {
+// FrameKind is the Wsgw-Frame header value of a WebSocket message type,
+// shared by every header map: never modify it.
+func FrameKind(typ int) []string {
 	if typ == websocket.BinaryMessage {
 		return kindBinary
 	}
 	return kindText
+}
+
+// IdentityHeader is what the gateway vouches for on every frame and
+// broadcast of a connection: Wsgw-Conn, Wsgw-Gateway, and Wsgw-User and
+// Wsgw-Room when set. Raw and /ws/rooms members build theirs here, so a
+// worker sees the same headers from both.
+func IdentityHeader(conn, gateway, user, room string) nats.Header {
+	hdr := nats.Header{contract.HeaderConn: {conn}, contract.HeaderGateway: {gateway}}
+	if user != "" {
+		hdr[contract.HeaderUser] = []string{user}
+	}
+	if room != "" {
+		hdr[contract.HeaderRoom] = []string{room}
+	}
+	return hdr
 }
 
 func (c *Conn) newPipe() *pipe {
@@ -66,14 +83,7 @@ func (c *Conn) newPipe() *pipe {
 		}
 	})
 	p.timer.Stop()
-	hdr := nats.Header{contract.HeaderConn: {c.ID}, contract.HeaderGateway: {c.ident.Gateway}, contract.HeaderFrame: kindText}
-	if c.ident.User != "" {
-		hdr[contract.HeaderUser] = []string{c.ident.User}
-	}
-	if c.ident.Room != "" {
-		hdr[contract.HeaderRoom] = []string{c.ident.Room}
-	}
-	p.msg = nats.Msg{Subject: c.subject, Header: hdr}
+	p.msg = nats.Msg{Subject: c.subject, Header: IdentityHeader(c.ID, c.ident.Gateway, c.ident.User, c.ident.Room)}
 	p.reply = append(append(append(make([]byte, 0, len(c.opts.Inbox)+len(c.ID)+22), c.opts.Inbox...), '.'), c.ID...)
 	p.reply = append(p.reply, '.')
 	p.base = len(p.reply)
@@ -101,7 +111,7 @@ func (c *Conn) forward(typ int, data []byte) {
 	if !ok {
 		return // closing
 	}
-	p.msg.Header[contract.HeaderFrame] = kindOf(typ)
+	p.msg.Header[contract.HeaderFrame] = FrameKind(typ)
 	p.reply = strconv.AppendUint(p.reply[:p.base], seq, 10)
 	// The subject string shares the buffer, rewritten at the next frame:
 	// PublishMsg copies it out before it returns.
@@ -191,16 +201,9 @@ func (c *Conn) publishBroadcast(reply *nats.Msg) {
 	m := &p.bcast
 	if m.Header == nil {
 		m.Subject = c.ident.Broadcast
-		m.Header = nats.Header{
-			contract.HeaderRoom:    {c.ident.Room},
-			contract.HeaderConn:    {c.ID},
-			contract.HeaderGateway: {c.ident.Gateway},
-		}
-		if c.ident.User != "" {
-			m.Header[contract.HeaderUser] = []string{c.ident.User}
-		}
+		m.Header = IdentityHeader(c.ID, c.ident.Gateway, c.ident.User, c.ident.Room)
 	}
-	m.Header[contract.HeaderFrame] = kindOf(typ)
+	m.Header[contract.HeaderFrame] = FrameKind(typ)
 	m.Data = reply.Data
 	err := c.opts.Publisher.PublishMsg(m)
 	m.Data = nil

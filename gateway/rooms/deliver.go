@@ -4,6 +4,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/gateway/roomsproto"
 	"github.com/wsgate/wsgate/gateway/wsclose"
@@ -82,14 +83,11 @@ func (s *Session) broadcast(m *membership, reply *nats.Msg) (done bool, err erro
 	}
 	b := &s.bcast
 	if b.Header == nil {
-		b.Header = nats.Header{contract.HeaderConn: {s.id}, contract.HeaderGateway: {s.cfg.Gateway}}
-		if s.user != "" {
-			b.Header[contract.HeaderUser] = []string{s.user}
-		}
+		b.Header = client.IdentityHeader(s.id, s.cfg.Gateway, s.user, "")
 	}
 	b.Subject = m.out
 	b.Header[contract.HeaderRoom] = m.roomHdr
-	b.Header[contract.HeaderFrame] = frameKind(typ == websocket.BinaryMessage)
+	b.Header[contract.HeaderFrame] = client.FrameKind(typ)
 	b.Data = reply.Data
 	err = s.cfg.Pub.PublishMsg(b)
 	b.Data = nil

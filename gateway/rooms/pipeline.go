@@ -4,8 +4,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/roomsproto"
 	"github.com/wsgate/wsgate/shared/contract"
 )
@@ -74,14 +76,11 @@ func (s *Session) publish(cmd roomsproto.Command) error {
 	}
 	if s.hdr == nil {
 		// Built at the first publish: an idle client never pays for it.
-		s.hdr = nats.Header{contract.HeaderConn: {s.id}, contract.HeaderGateway: {s.cfg.Gateway}}
-		if s.user != "" {
-			s.hdr[contract.HeaderUser] = []string{s.user}
-		}
+		s.hdr = client.IdentityHeader(s.id, s.cfg.Gateway, s.user, "")
 	}
 	s.seq++
 	p := &pending{cmd: "publish", id: cmd.ID, seq: s.seq, room: m, sent: time.Now()}
-	s.hdr[contract.HeaderFrame] = frameKind(cmd.Binary)
+	s.hdr[contract.HeaderFrame] = client.FrameKind(frameType(cmd.Binary))
 	s.hdr[contract.HeaderRoom] = m.roomHdr
 	msg := &nats.Msg{
 		Subject: m.in,
@@ -110,16 +109,11 @@ func (s *Session) publish(cmd roomsproto.Command) error {
 	return nil
 }
 
-var (
-	kindText   = []string{contract.FrameText}
-	kindBinary = []string{contract.FrameBinary}
-)
-
-func frameKind(binary bool) []string {
+func frameType(binary bool) int {
 	if binary {
-		return kindBinary
+		return websocket.BinaryMessage
 	}
-	return kindText
+	return websocket.TextMessage
 }
 
 // Reply takes the worker's answer to publish seq (the gateway's inbox
