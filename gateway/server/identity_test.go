@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/natsconn"
+	"github.com/wsgate/wsgate/shared/natstest"
 	"github.com/wsgate/wsgate/worker/auth"
 )
 
@@ -261,7 +261,7 @@ func TestBrowserCredentialsAndNoTokenInLogs(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "auth")
 	worker(t, url, "echo")
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	tok := token(t, "cookie-user", time.Hour, nil)
 	g := gateway(t, url, func(c *Config) { c.AuthQueryParam = "access_token" })
 	g.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -300,23 +300,6 @@ func TestForgedUserFromAuthIsRefused(t *testing.T) {
 	if st := dialStatus(t, g.url+"/ws/private", bearer("x")); st != 503 {
 		t.Fatalf("forged user id: %d", st)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Browsers cannot see a refused handshake's HTTP status: a client that asks

@@ -59,7 +59,7 @@ func TestMessageLimitFitsNATS(t *testing.T) {
 	ns := natstest.StartWith(t, func(o *natsserver.Options) { o.MaxPayload = maxPayload })
 	url := ns.ClientURL()
 	worker(t, url, "echo")
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	g := gatewayLogging(t, url, slog.New(slog.NewTextHandler(&logs, nil)), func(c *Config) { c.MaxMessageBytes = 64 << 10 })
 	if !strings.Contains(logs.String(), "GATEWAY_MAX_MESSAGE_BYTES") || !strings.Contains(logs.String(), "level=WARN") {
 		t.Fatalf("no warning at start:\n%s", logs.String())
@@ -91,7 +91,7 @@ func TestMessageLimitFitsNATSAfterStart(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	g := gatewayLogging(t, "nats://127.0.0.1:"+strconv.Itoa(port), slog.New(slog.NewTextHandler(&logs, nil)), func(c *Config) {})
 	if g.Ready() {
 		t.Fatal("ready without NATS")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wsgate/wsgate/shared/contract"
+	"github.com/wsgate/wsgate/shared/natstest"
 )
 
 // reverser answers the requests on subject k at a time, the last first,
@@ -174,7 +175,7 @@ func TestMiddleFrameTimesOut(t *testing.T) {
 		}
 		return 0
 	})
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	g := gatewayLogging(t, url, slog.New(slog.NewTextHandler(&logs, nil)), func(c *Config) {
 		noRateLimit(c)
 		c.WorkerTimeout = 300 * time.Millisecond
@@ -340,7 +341,7 @@ func TestPipelinedOrderAcrossTwoWorkers(t *testing.T) {
 // is full: counted, and logged with its route and room.
 func TestSlowConsumerLogged(t *testing.T) {
 	_, url := startNATS(t)
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	g := gatewayLogging(t, url, slog.New(slog.NewTextHandler(&logs, nil)), func(c *Config) {
 		c.SendQueueBytes = 64 << 10
 		c.WriteTimeout = time.Hour // only the queue's bound can close it

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/wsgate/wsgate/shared/natstest"
 )
 
 // rawFrame is a client frame built by hand, masked as RFC 6455 requires
@@ -107,7 +108,7 @@ func TestProtocolErrorCountedAsSent(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "echo")
 	g := gateway(t, url)
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	g.log = slog.New(slog.NewTextHandler(&logs, nil))
 
 	ws := dial(t, g.url+"/ws", nil)
@@ -131,7 +132,7 @@ func TestHugeLengthCountsTheCodeSent(t *testing.T) {
 	_, url := startNATS(t)
 	worker(t, url, "echo")
 	g := gateway(t, url)
-	var logs syncBuffer
+	var logs natstest.LogBuffer
 	g.log = slog.New(slog.NewTextHandler(&logs, nil))
 
 	ws := dial(t, g.url+"/ws", nil)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -293,7 +292,7 @@ func TestCredentialsConnect(t *testing.T) {
 // A process refused by NATS logs why, once per reason, without secrets.
 func TestConnectFailureLogged(t *testing.T) {
 	s := startServer(t, &server.Options{Users: []*server.User{{Username: "gateway", Password: "pw"}}})
-	var buf syncBuffer
+	var buf natstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	closed := make(chan struct{})
 	nc, err := Connect(strings.Replace(s.ClientURL(), "://", "://gateway:SUPERSECRET@", 1), "t", log,
@@ -311,21 +310,4 @@ func TestConnectFailureLogged(t *testing.T) {
 	if !strings.Contains(out, "nats connect failed") || !strings.Contains(out, "Authorization Violation") || strings.Contains(out, "SUPERSECRET") {
 		t.Fatalf("log:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,0 +1,26 @@
+package natstest
+
+import (
+	"strings"
+	"sync"
+)
+
+// LogBuffer is a log sink that goroutines may write while a test reads it,
+// for tests that check what a process logged.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
