@@ -102,17 +102,22 @@ func TestRoomsRawAndProtocolMembers(t *testing.T) {
 		c.expect("mix", "hi", false, "alice", false)
 		c.expect("mix", "\x00\xff", true, "alice", false)
 	}
-	bo.publish("mix", "yo")
-	bo.publishBin("mix", []byte{7, 8})
-	anon.publish("mix", "anonymous")
-	for _, want := range []struct {
-		typ  int
-		body string
-	}{{websocket.TextMessage, "hi"}, {websocket.BinaryMessage, "\x00\xff"}, {websocket.TextMessage, "yo"}, {websocket.BinaryMessage, "\x07\x08"}, {websocket.TextMessage, "anonymous"}} {
-		if typ, got := read(t, raw); typ != want.typ || got != want.body {
-			t.Fatalf("raw member got %d %q, want %d %q", typ, got, want.typ, want.body)
+	rawGets := func(typ int, body string) {
+		t.Helper()
+		if gt, got := read(t, raw); gt != typ || got != body {
+			t.Fatalf("raw member got %d %q, want %d %q", gt, got, typ, body)
 		}
 	}
+	rawGets(websocket.TextMessage, "hi")
+	rawGets(websocket.BinaryMessage, "\x00\xff")
+	// Order is promised per sender only: bo's broadcasts leave g2 after its
+	// ok, so anon (on g1) publishes once they have arrived.
+	bo.publish("mix", "yo")
+	bo.publishBin("mix", []byte{7, 8})
+	rawGets(websocket.TextMessage, "yo")
+	rawGets(websocket.BinaryMessage, "\x07\x08")
+	anon.publish("mix", "anonymous")
+	rawGets(websocket.TextMessage, "anonymous")
 	for _, c := range []*rc{bo, anon} {
 		c.expect("mix", "yo", false, "bo", false)
 		c.expect("mix", "\x07\x08", true, "bo", false)
