@@ -62,7 +62,7 @@ func TestEchoKeepsFrameType(t *testing.T) {
 func TestRoomAnswersWithBroadcast(t *testing.T) {
 	s := natstest.Start(t)
 	svcConn := conn(t, s.ClientURL())
-	svc, err := room.Add(svcConn, contract.RoomSubject, "1.0.0")
+	svc, err := room.Add(svcConn, contract.RoomSubject, "1.0.0", room.History{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestDiscovery(t *testing.T) {
 	p := auth.NewPolicy(auth.Config{Protected: auth.Patterns{"vip"}})
 	for _, add := range []func() (interface{ Stop() error }, error){
 		func() (interface{ Stop() error }, error) { return echo.Add(nc, "1.2.3") },
-		func() (interface{ Stop() error }, error) { return room.Add(nc, contract.RoomSubject, "1.2.3") },
+		func() (interface{ Stop() error }, error) { return room.Add(nc, contract.RoomSubject, "1.2.3", room.History{}) },
 		func() (interface{ Stop() error }, error) { return auth.Add(nc, p, "1.2.3") },
 	} {
 		svc, err := add()

@@ -105,6 +105,9 @@ type Identity struct {
 	// Broadcast is the room's broadcast subject, where a reply with
 	// Wsgw-Broadcast is published; empty outside rooms.
 	Broadcast string
+	// Store is the room's history subject, where a reply with
+	// Wsgw-Broadcast and Wsgw-Store is published instead.
+	Store string
 }
 
 var nextShard atomic.Uint32

@@ -187,7 +187,8 @@ func (c *Conn) routePath() string {
 	return c.route.Path
 }
 
-// publishBroadcast publishes a room worker's reply to the client's room,
+// publishBroadcast publishes a room worker's reply to the client's room
+// (or stores it in the room's history when the worker asks to),
 // with the identity only the gateway vouches for. Releases come one at a
 // time in the order sent, on the gateway's one NATS connection, so one
 // sender's broadcasts reach every member in order, on any NATS server.
@@ -200,8 +201,13 @@ func (c *Conn) publishBroadcast(reply *nats.Msg) {
 	p := c.pipe.Load()
 	m := &p.bcast
 	if m.Header == nil {
-		m.Subject = c.ident.Broadcast
 		m.Header = IdentityHeader(c.ID, c.ident.Gateway, c.ident.User, c.ident.Room)
+	}
+	// With history on, the stream stores it and republishes it to the
+	// room. A raw client gets no acknowledgement: nobody waits for it.
+	m.Subject = c.ident.Broadcast
+	if reply.Header.Get(contract.HeaderStore) != "" && c.ident.Store != "" {
+		m.Subject = c.ident.Store
 	}
 	m.Header[contract.HeaderFrame] = FrameKind(typ)
 	m.Data = reply.Data

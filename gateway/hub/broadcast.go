@@ -23,6 +23,9 @@ type Broadcast struct {
 	// Type is the WebSocket message type the body goes out as; 0 for a
 	// push that carries no frame, only Wsgw-Close.
 	Type int
+	// Seq is the message's sequence number in the room's history; 0 when
+	// the room has none.
+	Seq uint64
 
 	raw         *client.Broadcast
 	proto       *client.Broadcast
@@ -52,7 +55,7 @@ func (b *Broadcast) Proto() *client.Broadcast {
 			line = roomsproto.AppendPush(nil, b.Msg.Data, binary)
 		} else {
 			line = roomsproto.AppendMessage(nil, &roomsproto.Message{
-				Room: b.Room, Body: b.Msg.Data, Binary: binary, User: b.Msg.Header.Get(contract.HeaderUser),
+				Room: b.Room, Body: b.Msg.Data, Binary: binary, User: b.Msg.Header.Get(contract.HeaderUser), Seq: b.Seq,
 			})
 		}
 		b.proto = client.NewBroadcast(websocket.TextMessage, line)

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/history"
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
@@ -63,6 +64,11 @@ type Options struct {
 	// it returns the WebSocket message type, or false to drop it. Nil
 	// drops text that is not UTF-8 and unknown frame types.
 	Check Check
+	// Fill reads what a room with history missed (see seq.go): the stored
+	// messages of the room whose broadcasts arrive on subject, with
+	// sequence numbers after after and, when before is not 0, before
+	// before, in order. Nil: gaps are not filled.
+	Fill func(subject string, after, before uint64) []*nats.Msg
 	// CheckPush is Check for a push to a user: false when it carries no
 	// frame (no Wsgw-Frame) or one no client may get; the push may still
 	// close the user's connections (Wsgw-Close). Nil checks as Check does,
@@ -107,6 +113,7 @@ type Hub[M interface {
 	rooms   atomic.Int64
 	users   atomic.Int64 // user subjects subscribed
 	clients atomic.Int64
+	filled  atomic.Int64 // room messages read from history (seq.go)
 	closed  atomic.Bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -190,24 +197,33 @@ func (h *Hub[M]) fanOut(msg *nats.Msg) {
 		// subscription the room has since replaced.
 		return
 	}
-	b := &Broadcast{Msg: msg}
 	// Checked once for all members: a text frame that is not UTF-8 would
 	// break every browser.
 	if r.push {
+		b := &Broadcast{Msg: msg}
 		typ, ok := h.opts.CheckPush(msg)
 		if ok {
 			b.Type = typ
 		} else if msg.Header.Get(contract.HeaderClose) == "" {
 			return
 		}
-	} else {
-		typ, ok := h.opts.Check(msg)
-		if !ok {
-			return
-		}
-		b.Type, b.Room = typ, roomName(r.subject)
+		r.send(b)
+		return
 	}
-	r.send(b)
+	if seq, last, ok := history.Seqs(msg.Header); ok {
+		h.sequenced(r, msg, seq, last)
+		return
+	}
+	h.deliver(r, msg, 0)
+}
+
+// deliver hands a room message to every local member.
+func (h *Hub[M]) deliver(r *room[M], msg *nats.Msg, seq uint64) {
+	typ, ok := h.opts.Check(msg)
+	if !ok {
+		return
+	}
+	r.send(&Broadcast{Msg: msg, Type: typ, Room: roomName(r.subject), Seq: seq})
 }
 
 // Close releases every room and stops the dispatchers.

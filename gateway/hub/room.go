@@ -18,6 +18,7 @@ type room[M memberKey] struct {
 	ready   chan struct{} // closed once the server confirmed the subscription, or it failed
 	err     error         // set before ready is closed
 	closed  atomic.Bool   // set under mu: emptied or failed, nobody may join
+	seq     uint64        // the last history sequence delivered; dispatcher only (seq.go)
 
 	mu      sync.Mutex
 	members []M         // in fan-out order

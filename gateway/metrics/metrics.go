@@ -25,6 +25,7 @@ type Gateway struct {
 	RateLimited    prometheus.Counter
 	SlowConsumers  prometheus.Counter
 	RoomDrops      prometheus.Counter
+	HistoryFilled  prometheus.Counter
 	WorkerTimeouts prometheus.Counter
 	NoResponders   prometheus.Counter
 	WorkerDropped  *prometheus.CounterVec // reason
@@ -57,6 +58,7 @@ func NewGateway() *Gateway {
 	m.BytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_sent_bytes_total", Help: "Payload bytes written to clients."})
 	m.RateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_rate_limited_total", Help: "Clients closed for exceeding their frame rate."})
 	m.SlowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_slow_consumer_closes_total", Help: "Clients closed because their outbound queue was full."})
+	m.HistoryFilled = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_history_filled_total", Help: "Room messages read from a room's history stream because the gateway's subscription missed them (a drop, a NATS reconnection, a stream leader change), delivered in order."})
 	m.RoomDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_room_messages_dropped_total", Help: "Room broadcasts and pushes to users dropped before fan-out because the gateway's room dispatch queue was full (a slow room subscription); the log names the room or user subject."})
 	m.WorkerTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_worker_timeouts_total", Help: "Frames dropped because no worker answered in time (on /ws/rooms, publishes answered with 503)."})
 	m.NoResponders = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_gateway_no_responders_total", Help: "Frames no worker was subscribed for (client closed with 1013; on /ws/rooms, a 503 reply)."})
@@ -67,7 +69,7 @@ func NewGateway() *Gateway {
 	m.AuthLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_gateway_auth_duration_seconds", Help: "Time to get an auth decision.", Buckets: latencyBuckets})
 	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_gateway_rooms_commands_total", Help: "Commands of /ws/rooms clients answered, by command (join, leave, publish, invalid) and reply code (200 for ok)."}, []string{"command", "code"})
 	for _, c := range []prometheus.Collector{m.Commands, m.Connections, m.Accepted, m.Refused, m.Disconnects, m.FramesIn, m.FramesOut, m.SocketWrites,
-		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.RoomDrops, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
+		m.BytesIn, m.BytesOut, m.RateLimited, m.SlowConsumers, m.RoomDrops, m.HistoryFilled, m.WorkerTimeouts, m.NoResponders, m.WorkerDropped, m.WorkerErrors, m.WorkerLatency, m.AuthDecisions, m.AuthLatency} {
 		f(c)
 	}
 	return m

@@ -17,23 +17,23 @@ var (
 	errWorkerError = &roomsproto.Error{Code: roomsproto.CodeUnavailable, Reason: "worker error"}
 )
 
-// send writes a released command's reply; for a publish, it first acts on
-// the worker's answer as for a raw member: the broadcast is published, a
-// frame for the sender alone comes as a "direct" room message (in the
-// same frame, before the reply), and Wsgw-Close closes the socket after.
-func (s *Session) send(p *pending) {
-	if p.line != nil {
-		s.count(p.cmd, p.code)
-		s.conn.Send(websocket.TextMessage, p.line)
-		return
+// act computes a publish's reply from its worker's answer, in the order of
+// the publishes, and acts on the answer as for a raw member: the broadcast
+// is published (or stored, see store), a frame for the sender alone comes
+// as a "direct" room message (in the same frame, before the reply).
+// Wsgw-Close closes the socket once the reply is sent (send).
+func (s *Session) act(p *pending) {
+	done := func(line []byte, code int) {
+		s.mu.Lock()
+		p.acted, p.line, p.code, p.worker = true, line, code, p.reply
+		s.mu.Unlock()
 	}
 	if closed(s.conn.Done()) {
 		// The client is gone: the answer is not wanted, and its broadcast
 		// is not published (as for a raw member).
+		done(nil, 0)
 		return
 	}
-	var line []byte
-	code := 200
 	msg := p.reply
 	switch {
 	case p.fail != nil:
@@ -41,35 +41,49 @@ func (s *Session) send(p *pending) {
 			s.cfg.Metrics.WorkerTimeouts.Inc()
 		}
 		e := roomsproto.AsError(p.fail)
-		line, code = roomsproto.AppendError(nil, p.id, e), e.Code
+		done(roomsproto.AppendError(nil, p.id, e), e.Code)
 	case msg.Header.Get("Status") == "503":
 		// NATS "no responders": no room worker subscribes.
 		s.cfg.Metrics.NoResponders.Inc()
-		line, code = roomsproto.AppendError(nil, p.id, errNoWorker), errNoWorker.Code
+		done(roomsproto.AppendError(nil, p.id, errNoWorker), errNoWorker.Code)
 	case s.cfg.Outbound.ServiceError(msg):
 		// The worker's description is for operators, not for the client.
-		line, code = roomsproto.AppendError(nil, p.id, errWorkerError), errWorkerError.Code
+		done(roomsproto.AppendError(nil, p.id, errWorkerError), errWorkerError.Code)
+	case msg.Header.Get(contract.HeaderBroadcast) != "" && msg.Header.Get(contract.HeaderStore) != "":
+		s.store(p, msg)
 	case msg.Header.Get(contract.HeaderBroadcast) != "":
-		done, err := s.broadcast(p.room, msg)
+		ok, err := s.broadcast(p.room, msg)
 		if err != nil {
-			line, code = roomsproto.AppendError(nil, p.id, roomsproto.ErrUnavailable), roomsproto.CodeUnavailable
+			done(roomsproto.AppendError(nil, p.id, roomsproto.ErrUnavailable), roomsproto.CodeUnavailable)
 		} else {
-			line = roomsproto.AppendPublished(nil, p.id, done)
+			done(roomsproto.AppendPublished(nil, p.id, ok, 0), 200)
 		}
 	default:
 		// Declined (moderated); a frame, if any, is for the sender alone.
+		var line []byte
 		if typ, ok := s.cfg.Outbound.Frame(msg, "reply"); ok {
 			line = roomsproto.AppendMessage(line, &roomsproto.Message{
 				Room: p.room.room, Body: msg.Data, Binary: typ == websocket.BinaryMessage, Direct: true,
 			})
 			line = append(line, roomsproto.Separator)
 		}
-		line = roomsproto.AppendPublished(line, p.id, false)
+		done(roomsproto.AppendPublished(line, p.id, false, 0), 200)
 	}
-	s.count("publish", code)
-	s.conn.Send(websocket.TextMessage, line)
-	if msg != nil {
-		s.closeIfAsked(msg)
+}
+
+// send writes a completed command's reply, then closes the socket if its
+// worker asked to.
+func (s *Session) send(p *pending) {
+	if p.store {
+		p.line, p.code = s.stored(p)
+	}
+	if p.line == nil {
+		return // the client is gone
+	}
+	s.count(p.cmd, p.code)
+	s.conn.Send(websocket.TextMessage, p.line)
+	if p.worker != nil {
+		s.closeIfAsked(p.worker)
 	}
 }
 
@@ -77,18 +91,11 @@ func (s *Session) send(p *pending) {
 // only the gateway vouches for, exactly as for a raw member. done is false
 // when the body could reach no member (it is dropped and counted).
 func (s *Session) broadcast(m *membership, reply *nats.Msg) (done bool, err error) {
-	typ, ok := s.cfg.Outbound.Broadcast(reply)
+	b, ok := s.message(m, reply)
 	if !ok {
 		return false, nil
 	}
-	b := &s.bcast
-	if b.Header == nil {
-		b.Header = client.IdentityHeader(s.id, s.cfg.Gateway, s.user, "")
-	}
 	b.Subject = m.out
-	b.Header[contract.HeaderRoom] = m.roomHdr
-	b.Header[contract.HeaderFrame] = client.FrameKind(typ)
-	b.Data = reply.Data
 	err = s.cfg.Pub.PublishMsg(b)
 	b.Data = nil
 	if err != nil {
@@ -98,9 +105,29 @@ func (s *Session) broadcast(m *membership, reply *nats.Msg) (done bool, err erro
 	return true, nil
 }
 
+// message makes the broadcast of a room worker's answer (in s.bcast, its
+// headers reused): false when its body could reach no member.
+func (s *Session) message(m *membership, reply *nats.Msg) (*nats.Msg, bool) {
+	typ, ok := s.cfg.Outbound.Broadcast(reply)
+	if !ok {
+		return nil, false
+	}
+	b := &s.bcast
+	if b.Header == nil {
+		b.Header = client.IdentityHeader(s.id, s.cfg.Gateway, s.user, "")
+	}
+	b.Header[contract.HeaderRoom] = m.roomHdr
+	b.Header[contract.HeaderFrame] = client.FrameKind(typ)
+	b.Data = reply.Data
+	return b, true
+}
+
 // Receive queues a room message or a push for the client (hub.Member): the
 // line is encoded once per message for every protocol member.
 func (s *Session) Receive(b *hub.Broadcast) {
+	if b.Seq != 0 && s.sequenced(b) {
+		return
+	}
 	if p := b.Proto(); p != nil {
 		s.conn.SendPrepared(p)
 	}

@@ -14,14 +14,17 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/history"
 	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/roomsproto"
 	"github.com/wsgate/wsgate/gateway/wsclose"
@@ -67,6 +70,9 @@ type Options struct {
 	Outbound      *client.Outbound // vets worker replies, as for raw members
 	Metrics       *metrics.Gateway
 	Log           *slog.Logger
+	// History reads the rooms' history stream; nil turns history off at
+	// this gateway (rooms behave as without it).
+	History history.Store
 }
 
 // Session is one /ws/rooms connection's protocol state.
@@ -80,12 +86,18 @@ type Session struct {
 	// Reader only: what the client joined, and the headers of its publish
 	// requests.
 	joined map[string]*membership
-	seq    uint64
 	hdr    nats.Header
+	seq    atomic.Uint64 // numbers the answers a publish waits for
+
+	// The joined rooms with history (history.go): the reader adds and
+	// removes them, the fan-out delivers through them.
+	rmu    sync.Mutex
+	tracks map[string]*track
 
 	// The commands whose reply is not sent yet, oldest first (pipeline.go).
 	mu        sync.Mutex
 	queue     []*pending
+	acted     int // queue[:acted] were acted on (pipeline.go)
 	releasing bool
 	timer     *time.Timer   // the worker timeout of the oldest publish in flight
 	armed     bool          // timer is set
@@ -96,7 +108,7 @@ type Session struct {
 
 // membership is a joined room.
 type membership struct {
-	room, in, out string
+	room, in, out, log string
 	roomHdr       []string // Wsgw-Room
 	publish       bool
 }
@@ -130,6 +142,8 @@ func (s *Session) Frame(typ int, data []byte) {
 		s.fail(cmd, s.leave(cmd))
 	case roomsproto.Publish:
 		s.fail(cmd, s.publish(cmd))
+	case roomsproto.History:
+		s.fail(cmd, s.historyCmd(cmd))
 	}
 }
 
@@ -161,17 +175,59 @@ func (s *Session) join(cmd roomsproto.Command) error {
 	m := &membership{
 		room: cmd.Room, publish: publish, roomHdr: []string{cmd.Room},
 		in: contract.RoomIn(s.cfg.Base, cmd.Room), out: contract.RoomOut(s.cfg.Base, cmd.Room),
+		log: contract.RoomLog(s.cfg.Base, cmd.Room),
+	}
+	var t *track
+	if s.cfg.History != nil {
+		t = s.follow(cmd.Room)
 	}
 	if err := s.rooms.Join(m.out); err != nil {
+		s.unfollow(cmd.Room)
 		s.cfg.Log.Warn("rooms: join failed", "conn", s.id, "room", cmd.Room, "err", err)
 		return roomsproto.ErrUnavailable
+	}
+	reply := roomsproto.AppendOK(nil, cmd.ID)
+	if t != nil {
+		ctx, cancel := context.WithTimeout(doneCtx{s.conn.Done()}, s.cfg.WorkerTimeout)
+		line, err := s.catchUp(ctx, cmd, m, t)
+		cancel()
+		switch {
+		case errors.Is(err, history.ErrOff):
+			s.unfollow(cmd.Room) // no history: messages go as they come
+		case err != nil:
+			s.unfollow(cmd.Room)
+			s.rooms.Leave(m.out)
+			s.cfg.Log.Warn("rooms: join failed: history unavailable", "conn", s.id, "room", cmd.Room, "err", err)
+			return errHistory
+		default:
+			reply = line
+		}
 	}
 	if s.joined == nil {
 		s.joined = map[string]*membership{}
 	}
 	s.joined[cmd.Room] = m
-	s.answer(roomsproto.AppendOK(nil, cmd.ID), "join", 200)
+	s.answer(reply, "join", 200)
 	return nil
+}
+
+// follow tracks a room being joined: its messages with a seq wait until the
+// join caught up.
+func (s *Session) follow(room string) *track {
+	t := &track{}
+	s.rmu.Lock()
+	if s.tracks == nil {
+		s.tracks = map[string]*track{}
+	}
+	s.tracks[room] = t
+	s.rmu.Unlock()
+	return t
+}
+
+func (s *Session) unfollow(room string) {
+	s.rmu.Lock()
+	delete(s.tracks, room)
+	s.rmu.Unlock()
 }
 
 func (s *Session) leave(cmd roomsproto.Command) error {
@@ -180,6 +236,7 @@ func (s *Session) leave(cmd roomsproto.Command) error {
 		return roomsproto.ErrNotJoined
 	}
 	s.rooms.Leave(m.out)
+	s.unfollow(cmd.Room)
 	delete(s.joined, cmd.Room)
 	s.answer(roomsproto.AppendOK(nil, cmd.ID), "leave", 200)
 	return nil
@@ -189,10 +246,11 @@ func (s *Session) leave(cmd roomsproto.Command) error {
 func (s *Session) End() {
 	for room, m := range s.joined {
 		s.rooms.Leave(m.out)
+		s.unfollow(room)
 		delete(s.joined, room)
 	}
 	s.mu.Lock()
-	s.ended, s.queue = true, nil
+	s.ended, s.queue, s.acted = true, nil, 0
 	if s.timer != nil {
 		s.timer.Stop()
 	}

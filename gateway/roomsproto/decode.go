@@ -19,6 +19,7 @@ type Received struct {
 	B64    *string         `json:"b64"`
 	User   string          `json:"user"`
 	Direct bool            `json:"direct"`
+	Seq    uint64          `json:"seq"`
 	Push   *Pushed         `json:"push"`
 }
 

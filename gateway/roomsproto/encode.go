@@ -23,6 +23,9 @@ type Message struct {
 	User string
 	// Direct marks a frame the room worker addressed to the sender alone.
 	Direct bool
+	// Seq is the message's sequence number in the room's history; 0
+	// (omitted) when history is off.
+	Seq uint64
 }
 
 // AppendMessage appends m's JSON line to dst. Encode a broadcast once and
@@ -41,6 +44,10 @@ func AppendMessage(dst []byte, m *Message) []byte {
 	}
 	if m.Direct {
 		dst = append(dst, `,"direct":true`...)
+	}
+	if m.Seq != 0 {
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendUint(dst, m.Seq, 10)
 	}
 	return append(dst, '}')
 }
@@ -65,13 +72,19 @@ func AppendOK(dst []byte, id uint64) []byte {
 }
 
 // AppendPublished appends a publish's reply: broadcast is false when the
-// room worker declined the message.
+// room worker declined the message; seq, when not 0, is where the room's
+// history stored it.
 //
 //	{"id":3,"ok":{"broadcast":true}}
-func AppendPublished(dst []byte, id uint64, broadcast bool) []byte {
+//	{"id":3,"ok":{"broadcast":true,"seq":1301}}
+func AppendPublished(dst []byte, id uint64, broadcast bool, seq uint64) []byte {
 	dst = appendID(dst, id)
 	dst = append(dst, `"ok":{"broadcast":`...)
 	dst = strconv.AppendBool(dst, broadcast)
+	if seq != 0 {
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendUint(dst, seq, 10)
+	}
 	return append(dst, "}}"...)
 }
 

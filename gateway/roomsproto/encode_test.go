@@ -36,8 +36,15 @@ func TestEncode(t *testing.T) {
 		{AppendPush(nil, []byte{0xfb, 0xff}, true), `{"push":{"b64":"+/8="}}`},
 		{AppendPush(nil, []byte("\xc3("), false), `{"push":{"b64":"wyg="}}`},
 		{AppendOK(nil, 1), `{"id":1,"ok":{}}`},
-		{AppendPublished(nil, 3, true), `{"id":3,"ok":{"broadcast":true}}`},
-		{AppendPublished(nil, 3, false), `{"id":3,"ok":{"broadcast":false}}`},
+		{AppendPublished(nil, 3, true, 0), `{"id":3,"ok":{"broadcast":true}}`},
+		{AppendPublished(nil, 3, false, 0), `{"id":3,"ok":{"broadcast":false}}`},
+		{AppendPublished(nil, 3, true, 1301), `{"id":3,"ok":{"broadcast":true,"seq":1301}}`},
+		{AppendJoined(nil, 1, 1234, true), `{"id":1,"ok":{"seq":1234,"recovered":true}}`},
+		{AppendJoined(nil, 1, 0, false), `{"id":1,"ok":{"seq":0,"recovered":false}}`},
+		{AppendMessage(nil, &Message{Room: "r", Body: []byte("x"), User: "u", Seq: 7}), `{"room":"r","data":"x","user":"u","seq":7}`},
+		{AppendHistory(nil, 5, nil), `{"id":5,"ok":{"messages":[]}}`},
+		{AppendHistory(nil, 5, []Message{{Room: "r", Body: []byte("a"), Seq: 1}, {Room: "r", Body: []byte{1}, Binary: true, Seq: 9}}),
+			`{"id":5,"ok":{"messages":[{"room":"r","data":"a","seq":1},{"room":"r","b64":"AQ==","seq":9}]}}`},
 		{AppendError(nil, 2, ErrNotJoined), `{"id":2,"error":{"code":404,"reason":"room not joined"}}`},
 		{AppendError(nil, 0, badRequest("missing id")), `{"id":0,"error":{"code":400,"reason":"missing id"}}`},
 		{AppendError(nil, MaxID, fmt.Errorf("join: %w", ErrForbidden)), `{"id":9007199254740991,"error":{"code":403,"reason":"not allowed"}}`},
@@ -60,7 +67,7 @@ func TestEncode(t *testing.T) {
 // Several messages in one frame, as a client splits them.
 func TestDecodeFrame(t *testing.T) {
 	var frame []byte
-	frame = AppendPublished(frame, 3, true)
+	frame = AppendPublished(frame, 3, true, 0)
 	frame = append(frame, Separator)
 	frame = AppendMessage(frame, &Message{Room: "lobby", Body: []byte("a\nb"), User: "alice"})
 	frame = append(frame, Separator)

@@ -115,13 +115,13 @@ func FuzzEncode(f *testing.F) {
 	f.Add("r", "a\xffb", []byte("\"\\\n\x00\u2028\xc3"), false, false, uint64(MaxID), "\x01")
 	f.Fuzz(func(t *testing.T, room, user string, body []byte, binary, direct bool, id uint64, reason string) {
 		var frame []byte
-		frame = AppendMessage(frame, &Message{Room: room, Body: body, Binary: binary, User: user, Direct: direct})
+		frame = AppendMessage(frame, &Message{Room: room, Body: body, Binary: binary, User: user, Direct: direct, Seq: id})
 		frame = append(frame, Separator)
 		frame = AppendPush(frame, body, binary)
 		frame = append(frame, Separator)
 		frame = AppendError(frame, id, &Error{CodeForbidden, reason})
 		frame = append(frame, Separator)
-		frame = AppendPublished(frame, id, direct)
+		frame = AppendPublished(frame, id, direct, 0)
 		frame = append(frame, Separator)
 		frame = AppendOK(frame, id)
 		for line := range bytes.SplitSeq(frame, []byte{Separator}) {
@@ -134,7 +134,7 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("Decode: %d, %v", len(msgs), err)
 		}
 		m := msgs[0]
-		if m.Room != viaJSON(room) || m.User != viaJSON(user) || m.Direct != direct || m.ID != nil {
+		if m.Room != viaJSON(room) || m.User != viaJSON(user) || m.Direct != direct || m.ID != nil || m.Seq != id {
 			t.Fatalf("message %+v from room %q user %q", m, room, user)
 		}
 		for _, r := range msgs[:2] {

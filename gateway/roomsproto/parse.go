@@ -48,6 +48,7 @@ const (
 	Join Op = iota + 1
 	Leave
 	Publish
+	History
 )
 
 func (o Op) String() string {
@@ -58,6 +59,8 @@ func (o Op) String() string {
 		return "leave"
 	case Publish:
 		return "publish"
+	case History:
+		return "history"
 	}
 	return "unknown"
 }
@@ -80,7 +83,27 @@ type Command struct {
 	// Binary is true for a publish given as b64: raw members receive it as
 	// a binary frame (Wsgw-Frame: binary), protocol members as b64.
 	Binary bool
+
+	// Join: HasSince with Since, the last seq the client has of the room
+	// (it wants everything after it); else History > 0, how many of the
+	// room's last messages it wants first (at most MaxHistory).
+	Since    uint64
+	HasSince bool
+	// History is also the history command's limit (1..MaxHistory; default
+	// DefaultHistory), with Before its upper bound (exclusive; 0: none).
+	History int
+	Before  uint64
+	// MsgID is a publish's msg_id: 1..MaxMsgID visible ASCII characters;
+	// empty when absent.
+	MsgID string
 }
+
+// Limits of the history options.
+const (
+	MaxHistory     = 100 // join's "history" and the history command's "limit"
+	DefaultHistory = 50  // the history command's "limit" when absent
+	MaxMsgID       = 64  // a publish's "msg_id", in characters
+)
 
 // Parse reads one client frame. On failure the error is an *Error with
 // code 400, and the Command still carries the frame's id when it had
@@ -137,6 +160,8 @@ func Parse(frame []byte) (Command, error) {
 			op = Leave
 		case "publish":
 			op = Publish
+		case "history":
+			op = History
 		default:
 			continue
 		}
@@ -177,7 +202,7 @@ func (c *Command) parseArgs(raw []byte) *Error {
 		return badRequest(c.Op.String() + " must be an object")
 	}
 	s := scanner{b: raw, i: 1}
-	var room, data, b64 []byte
+	var room, data, b64, since, history, before, limit, msgID []byte
 	for {
 		key, val, ok := s.member()
 		if !ok {
@@ -195,6 +220,16 @@ func (c *Command) parseArgs(raw []byte) *Error {
 			slot = &data
 		case "b64":
 			slot = &b64
+		case "since":
+			slot = &since
+		case "history":
+			slot = &history
+		case "before":
+			slot = &before
+		case "limit":
+			slot = &limit
+		case "msg_id":
+			slot = &msgID
 		default:
 			continue
 		}
@@ -211,8 +246,18 @@ func (c *Command) parseArgs(raw []byte) *Error {
 		return badRequest("bad room name")
 	}
 	c.Room = string(r)
-	if c.Op != Publish {
-		return nil // data or b64 on join or leave: unknown there, ignored
+	// A member that belongs to another command is unknown here, ignored.
+	switch c.Op {
+	case Join:
+		return c.joinArgs(since, history)
+	case History:
+		return c.historyArgs(before, limit)
+	case Publish:
+		if err := c.msgIDArg(msgID); err != nil {
+			return err
+		}
+	default:
+		return nil
 	}
 	switch {
 	case data != nil && b64 != nil:
@@ -237,6 +282,72 @@ func (c *Command) parseArgs(raw []byte) *Error {
 		return badRequest("publish needs data or b64")
 	}
 	return nil
+}
+
+// joinArgs reads join's "since" and "history".
+func (c *Command) joinArgs(since, history []byte) *Error {
+	if since != nil {
+		n, ok := parseUint(since)
+		if !ok {
+			return badRequest("since must be an integer from 0 to 9007199254740991")
+		}
+		c.Since, c.HasSince = n, true
+	}
+	if history != nil {
+		n, ok := parseUint(history)
+		if !ok || n > MaxHistory {
+			return badRequest("history must be an integer from 0 to 100")
+		}
+		c.History = int(n)
+	}
+	return nil
+}
+
+// historyArgs reads the history command's "before" and "limit".
+func (c *Command) historyArgs(before, limit []byte) *Error {
+	c.History = DefaultHistory
+	if before != nil {
+		n, ok := parseUint(before)
+		if !ok || n == 0 {
+			return badRequest("before must be an integer from 1 to 9007199254740991")
+		}
+		c.Before = n
+	}
+	if limit != nil {
+		n, ok := parseUint(limit)
+		if !ok || n == 0 || n > MaxHistory {
+			return badRequest("limit must be an integer from 1 to 100")
+		}
+		c.History = int(n)
+	}
+	return nil
+}
+
+// msgIDArg reads a publish's "msg_id": visible ASCII only, so that it
+// travels in a NATS header unchanged.
+func (c *Command) msgIDArg(raw []byte) *Error {
+	if raw == nil {
+		return nil
+	}
+	id, ok := unquote(raw)
+	if !ok || len(id) == 0 || len(id) > MaxMsgID {
+		return badRequest("msg_id must be a string of 1 to 64 characters")
+	}
+	for _, b := range id {
+		if b < 0x21 || b > 0x7e {
+			return badRequest("msg_id may hold only visible ASCII characters")
+		}
+	}
+	c.MsgID = string(id)
+	return nil
+}
+
+// parseUint is parseID with 0 allowed.
+func parseUint(raw []byte) (uint64, bool) {
+	if len(raw) == 1 && raw[0] == '0' {
+		return 0, true
+	}
+	return parseID(raw)
 }
 
 var strictStd = base64.StdEncoding.Strict()

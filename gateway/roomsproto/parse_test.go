@@ -24,7 +24,7 @@ func TestParseValid(t *testing.T) {
 		{`{"id":9,"publish":{"room":"r","data":"a\"b\\c\n\u00e9\ud83d\ude00/"}}`, Command{ID: 9, Op: Publish, Room: "r", Body: []byte("a\"b\\c\né😀/")}, false},
 		{`{"id":10,"publish":{"room":"r","data":"ünï 😀"}}`, Command{ID: 10, Op: Publish, Room: "r", Body: []byte("ünï 😀")}, false},
 		// Unknown members are ignored, wherever they are and whatever they hold.
-		{`{"id":11,"trace":{"join":{"room":"x"}},"join":{"room":"a","since":12,"x":[1,{"}":"]"}]},"z":null}`, Command{ID: 11, Op: Join, Room: "a"}, false},
+		{`{"id":11,"trace":{"join":{"room":"x"}},"join":{"room":"a","since":12,"x":[1,{"}":"]"}]},"z":null}`, Command{ID: 11, Op: Join, Room: "a", Since: 12, HasSince: true}, false},
 		{`{"id":12,"subscribe":{"room":"x"},"leave":{"room":"a"}}`, Command{ID: 12, Op: Leave, Room: "a"}, false},
 		// data and b64 mean nothing on join: ignored.
 		{`{"id":13,"join":{"room":"a","data":5,"b64":"!"}}`, Command{ID: 13, Op: Join, Room: "a"}, false},

@@ -33,6 +33,14 @@ func TestSamples(t *testing.T) {
 			`{"id":6,"publish":{"room":"r","b64":"AAE="}}`,
 			`{"id":7,"publish":{"room":"r","data":""}}`,
 			`{"id":9007199254740991,"join":{"room":"` + strings.Repeat("z", 64) + `"},"trace":"x"}`,
+			`{"id":10,"join":{"room":"lobby","since":1234}}`,
+			`{"id":11,"join":{"room":"lobby","since":0}}`,
+			`{"id":12,"join":{"room":"lobby","history":20}}`,
+			`{"id":13,"join":{"room":"lobby","since":5,"history":100}}`,
+			`{"id":14,"history":{"room":"lobby","before":1300,"limit":50}}`,
+			`{"id":15,"history":{"room":"lobby"}}`,
+			`{"id":16,"publish":{"room":"lobby","data":"hi","msg_id":"0b7e-4c1d"}}`,
+			`{"id":17,"publish":{"room":"lobby","data":"hi","msg_id":"` + strings.Repeat("m", 64) + `"}}`,
 		},
 		InvalidCommands: []string{
 			`{"join":{"room":"lobby"}}`,
@@ -54,6 +62,15 @@ func TestSamples(t *testing.T) {
 			`{"id":1,"publish":{"room":"lobby","b64":"AAE"}}`,
 			`{"id":1,"publish":{"room":"lobby","b64":"AAF="}}`,
 			`{"id":1,"publish":{"room":"lobby","b64":"AA_-"}}`,
+			`{"id":1,"join":{"room":"lobby","since":-1}}`,
+			`{"id":1,"join":{"room":"lobby","since":"5"}}`,
+			`{"id":1,"join":{"room":"lobby","history":101}}`,
+			`{"id":1,"history":{"room":"lobby","limit":0}}`,
+			`{"id":1,"history":{"room":"lobby","limit":101}}`,
+			`{"id":1,"history":{"room":"lobby","before":0}}`,
+			`{"id":1,"publish":{"room":"lobby","data":"x","msg_id":""}}`,
+			`{"id":1,"publish":{"room":"lobby","data":"x","msg_id":"` + strings.Repeat("m", 65) + `"}}`,
+			`{"id":1,"publish":{"room":"lobby","data":"x","msg_id":"a b"}}`,
 		},
 	}
 	for _, f := range s.Commands {
@@ -69,8 +86,11 @@ func TestSamples(t *testing.T) {
 	var lines [][]byte
 	add := func(b []byte) { lines = append(lines, b) }
 	add(AppendOK(nil, 1))
-	add(AppendPublished(nil, 3, true))
-	add(AppendPublished(nil, 3, false))
+	add(AppendPublished(nil, 3, true, 0))
+	add(AppendPublished(nil, 3, false, 0))
+	add(AppendPublished(nil, 3, true, 1301))
+	add(AppendJoined(nil, 1, 1234, false))
+	add(AppendHistory(nil, 5, []Message{{Room: "lobby", Body: []byte("hi"), User: "alice", Seq: 1299}}))
 	add(AppendError(nil, 0, badRequest("missing id")))
 	for _, e := range []*Error{ErrUnauthorized, ErrForbidden, ErrNotJoined, ErrAlreadyJoined, ErrTooManyRooms, ErrUnavailable} {
 		add(AppendError(nil, MaxID, e))

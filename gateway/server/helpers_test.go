@@ -52,7 +52,7 @@ func worker(t testing.TB, url, role string) (stop func()) {
 	case "echo":
 		svc, err = echo.Add(nc, "0.0.0-test")
 	case "room":
-		svc, err = room.Add(nc, contract.RoomSubject, "0.0.0-test")
+		svc, err = room.Add(nc, contract.RoomSubject, "0.0.0-test", room.History{})
 	case "auth":
 		p := auth.NewPolicy(testAuthConfig)
 		svc, err = auth.Add(nc, p, "0.0.0-test")

@@ -22,6 +22,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/admit"
 	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/history"
 	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/policy"
@@ -57,6 +58,7 @@ type Gateway struct {
 	opts   atomic.Pointer[client.Options] // copts with the frame limit fitted to NATS; see options
 	optsMu sync.Mutex
 
+	history   map[string]*history.JetStream // by room subject base; read-only after New
 	mu        sync.Mutex
 	shutting  bool
 	closeOnce sync.Once
@@ -128,7 +130,19 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		Log:         log,
 		Check:       g.copts.Outbound.Broadcast,
 		CheckPush:   func(msg *nats.Msg) (int, bool) { return g.copts.Outbound.Frame(msg, "push") },
+		Fill:        g.fill,
 	})
+	// Rooms with history read what they missed while NATS was away.
+	prev := nc.Opts.ReconnectedCB
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		if prev != nil {
+			prev(c)
+		}
+		g.hub.Resync()
+	})
+	if err := g.openHistory(); err != nil {
+		return nil, err
+	}
 	g.roomsOpt = map[string]*rooms.Options{}
 	for _, p := range cfg.Routes.Paths() {
 		if rt, _, _ := cfg.Routes.Match(p); rt != nil && rt.Kind == route.KindRooms {
@@ -141,6 +155,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 			g.roomsOpt[p] = &rooms.Options{
 				Gateway: g.id, Base: rt.Subject, Inbox: g.inbox, MaxRooms: cfg.MaxRooms, Window: window,
 				WorkerTimeout: cfg.WorkerTimeout, Pub: nc, Outbound: g.copts.Outbound, Metrics: g.m, Log: log,
+				History: g.history[rt.Subject],
 			}
 		}
 	}
@@ -340,6 +355,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if rt.Kind == route.KindRoom {
 		ident.Room = room
 		ident.Broadcast = contract.RoomOut(rt.Subject, room)
+		ident.Store = contract.RoomLog(rt.Subject, room)
 		subject = contract.RoomIn(rt.Subject, room)
 	}
 	c := client.New(id, subject, ident, rt, g.options())

@@ -119,7 +119,16 @@ func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Con
 	case "echo":
 		return func(nc *nats.Conn) (micro.Service, error) { return echo.Add(nc, version) }, nil
 	case "room":
-		return func(nc *nats.Conn) (micro.Service, error) { return room.Add(nc, contract.RoomSubject, version) }, nil
+		h, err := room.HistoryFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return func(nc *nats.Conn) (micro.Service, error) {
+			if h.Size > 0 {
+				ensureHistory(ctx, nc, h, log)
+			}
+			return room.Add(nc, contract.RoomSubject, version, h)
+		}, nil
 	case "auth":
 		p, dev, weak, err := auth.FromEnv(ctx)
 		if err != nil {
@@ -137,6 +146,44 @@ func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Con
 	return nil, fmt.Errorf("unknown role %q; %s", role, usage)
 }
 
+// ensureHistory creates the room history stream, retrying in the background
+// until it succeeds (NATS or JetStream may come up later); meanwhile
+// publishes fail with 503, never silently unstored.
+func ensureHistory(ctx context.Context, nc *nats.Conn, h room.History, log *slog.Logger) {
+	retry(ctx, log, "room history stream ready", func(c context.Context) bool {
+		if err := h.EnsureStream(c, nc, contract.RoomSubject); err != nil {
+			log.Warn("cannot set up the room history stream yet; publishes fail until it exists", "err", err)
+			return false
+		}
+		return true
+	})
+}
+
+// retry runs try now, and until it succeeds every 10 s in the background.
+func retry(ctx context.Context, log *slog.Logger, done string, try func(context.Context) bool) {
+	once := func() bool {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return try(c)
+	}
+	if once() {
+		return
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Second):
+				if once() {
+					log.Info(done)
+					return
+				}
+			}
+		}
+	}()
+}
+
 // policy is the auth role's, for publishPolicy.
 var policy *auth.Policy
 
@@ -148,29 +195,11 @@ func publishPolicy(ctx context.Context, nc *nats.Conn, log *slog.Logger) {
 		log.Error("bad AUTH_POLICY_REPLICAS; using 1", "err", err)
 		replicas = 1
 	}
-	try := func() bool {
-		c, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
+	retry(ctx, log, "protected-room policy published", func(c context.Context) bool {
 		if err := auth.PublishPolicy(c, nc, policy, replicas); err != nil {
 			log.Warn("cannot publish the protected-room policy yet; protected rooms are enforced only for clients that reach this worker", "err", err)
 			return false
 		}
 		return true
-	}
-	if try() {
-		return
-	}
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(10 * time.Second):
-				if try() {
-					log.Info("protected-room policy published")
-					return
-				}
-			}
-		}
-	}()
+	})
 }
