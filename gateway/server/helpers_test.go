@@ -53,6 +53,13 @@ func worker(t testing.TB, url, role string) (stop func()) {
 		svc, err = echo.Add(nc, "0.0.0-test")
 	case "room":
 		svc, err = room.Add(nc, contract.RoomSubject, "0.0.0-test", room.History{})
+	case "room-history":
+		// History on, as the room worker's defaults have it, but for
+		// testHistorySize messages per room.
+		h := room.History{Size: testHistorySize, TTL: time.Hour, Replicas: 1, Dedupe: time.Minute}
+		if err = h.EnsureStream(context.Background(), nc, contract.RoomSubject); err == nil {
+			svc, err = room.Add(nc, contract.RoomSubject, "0.0.0-test", h)
+		}
 	case "auth":
 		p := auth.NewPolicy(testAuthConfig)
 		svc, err = auth.Add(nc, p, "0.0.0-test")
