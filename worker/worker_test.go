@@ -130,7 +130,9 @@ func TestDiscovery(t *testing.T) {
 	p := auth.NewPolicy(auth.Config{Protected: auth.Patterns{"vip"}})
 	for _, add := range []func() (interface{ Stop() error }, error){
 		func() (interface{ Stop() error }, error) { return echo.Add(nc, "1.2.3") },
-		func() (interface{ Stop() error }, error) { return room.Add(nc, contract.RoomSubject, "1.2.3", room.History{}) },
+		func() (interface{ Stop() error }, error) {
+			return room.Add(nc, contract.RoomSubject, "1.2.3", room.History{})
+		},
 		func() (interface{ Stop() error }, error) { return auth.Add(nc, p, "1.2.3") },
 	} {
 		svc, err := add()

@@ -109,8 +109,8 @@ type Session struct {
 // membership is a joined room.
 type membership struct {
 	room, in, out, log string
-	roomHdr       []string // Wsgw-Room
-	publish       bool
+	roomHdr            []string // Wsgw-Room
+	publish            bool
 }
 
 // New makes the session of connection id of user over conn; the caller
