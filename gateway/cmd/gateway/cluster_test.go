@@ -95,7 +95,10 @@ func TestClusterFailover(t *testing.T) {
 	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
 	nodes := natstest.Cluster(t, 3)
 	env := []string{"NATS_URL=" + natstest.URLs(nodes), "GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DRAIN_WINDOW=300ms", "GATEWAY_RATE_PER_SECOND=0",
-		"AUTH_TOKENS=s3cret:alice", "GATEWAY_WORKER_TIMEOUT=1s"}
+		"AUTH_TOKENS=s3cret:alice", "GATEWAY_WORKER_TIMEOUT=1s",
+		// Room history on every node, as the README says for a three-node
+		// cluster: a node going down takes no room with it.
+		"ROOM_HISTORY_REPLICAS=3"}
 	for _, role := range []string{"echo", "room", "auth"} {
 		start(t, env, filepath.Join(dir, "worker"), role)
 		start(t, env, filepath.Join(dir, "worker"), role)
@@ -211,22 +214,41 @@ func TestClusterFailover(t *testing.T) {
 // eventuallyBroadcast sends from a until b receives it (after a NATS node
 // stopped, workers may still be reconnecting for a moment).
 func eventuallyBroadcast(t *testing.T, a, b *websocket.Conn) {
-	deadline := time.Now().Add(15 * time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
+	// One reader: a gorilla connection that timed out cannot be read again.
+	got := make(chan string, 64)
+	_ = b.SetReadDeadline(time.Now().Add(15 * time.Second))
+	go func() {
+		defer close(got)
+		for {
+			_, m, err := b.ReadMessage()
+			if err != nil {
+				return
+			}
+			got <- string(m)
+		}
+	}()
+	deadline := time.After(15 * time.Second)
+	for i := 0; ; i++ {
 		msg := fmt.Sprintf("after %d", i)
 		if a.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
 			t.Fatal("member lost its socket")
 		}
-		_ = b.SetReadDeadline(time.Now().Add(time.Second))
+		next := time.After(time.Second)
+	wait:
 		for {
-			_, got, err := b.ReadMessage()
-			if err != nil {
-				break
-			}
-			if string(got) == msg {
-				return
+			select {
+			case m, ok := <-got:
+				if !ok {
+					t.Fatal("no broadcast after the failures")
+				}
+				if m == msg {
+					return
+				}
+			case <-next:
+				break wait
+			case <-deadline:
+				t.Fatal("no broadcast after the failures")
 			}
 		}
 	}
-	t.Fatal("no broadcast after the failures")
 }

@@ -125,7 +125,9 @@ func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Con
 		}
 		return func(nc *nats.Conn) (micro.Service, error) {
 			if h.Size > 0 {
-				ensureHistory(ctx, nc, h, log)
+				if err := ensureHistory(ctx, nc, h, log); err != nil {
+					return nil, err
+				}
 			}
 			return room.Add(nc, contract.RoomSubject, version, h)
 		}, nil
@@ -146,17 +148,30 @@ func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Con
 	return nil, fmt.Errorf("unknown role %q; %s", role, usage)
 }
 
-// ensureHistory creates the room history stream, retrying in the background
-// until it succeeds (NATS or JetStream may come up later); meanwhile
-// publishes fail with 503, never silently unstored.
-func ensureHistory(ctx context.Context, nc *nats.Conn, h room.History, log *slog.Logger) {
-	retry(ctx, log, "room history stream ready", func(c context.Context) bool {
-		if err := h.EnsureStream(c, nc, contract.RoomSubject); err != nil {
-			log.Warn("cannot set up the room history stream yet; publishes fail until it exists", "err", err)
-			return false
+// ensureHistory creates the room history stream, or brings it to the
+// settings, before the worker takes any frame: a room worker that asks
+// gateways to store broadcasts while the stream is missing would lose them.
+// It retries (NATS or JetStream may come up later, a cluster elect its
+// leader) until it succeeds or the worker is stopped.
+func ensureHistory(ctx context.Context, nc *nats.Conn, h room.History, log *slog.Logger) error {
+	wait := 250 * time.Millisecond
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := h.EnsureStream(c, nc, contract.RoomSubject)
+		cancel()
+		if err == nil {
+			log.Info("room history on", "stream", contract.HistoryStream(contract.RoomSubject), "size", h.Size,
+				"ttl", h.TTL, "replicas", h.Replicas, "dedupe_window", h.Dedupe)
+			return nil
 		}
-		return true
-	})
+		log.Warn("cannot set up the room history stream yet; not taking frames until it exists", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // retry runs try now, and until it succeeds every 10 s in the background.
