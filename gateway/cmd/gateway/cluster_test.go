@@ -224,7 +224,10 @@ func eventuallyBroadcast(t *testing.T, a, b *websocket.Conn) {
 			if err != nil {
 				return
 			}
-			got <- string(m)
+			select {
+			case got <- string(m):
+			default: // nobody reads any more
+			}
 		}
 	}()
 	deadline := time.After(15 * time.Second)
