@@ -3,13 +3,17 @@ package worker_test
 // Each worker over a real NATS server, spoken to as the gateway would.
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/shared/contract"
@@ -87,6 +91,79 @@ func TestRoomAnswersWithBroadcast(t *testing.T) {
 	}
 	if rep.Header.Get("Nats-Service-Error-Code") != "400" {
 		t.Fatalf("invalid room: %v", rep.Header)
+	}
+}
+
+// With history on, the room worker asks for the broadcast to be stored, and
+// the stream it sets up keeps the configured number of messages per room
+// and republishes them to the room's broadcast subject.
+func TestRoomHistoryStream(t *testing.T) {
+	s := natstest.Start(t)
+	svcConn := conn(t, s.ClientURL())
+	h := room.History{Size: 3, TTL: time.Hour, Replicas: 1, Dedupe: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.EnsureStream(ctx, svcConn, contract.RoomSubject); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.EnsureStream(ctx, svcConn, contract.RoomSubject); err != nil { // again: idempotent
+		t.Fatal(err)
+	}
+	svc, err := room.Add(svcConn, contract.RoomSubject, "1.0.0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	if err := svcConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := conn(t, s.ClientURL())
+	rep, err := nc.RequestMsg(&nats.Msg{Subject: contract.RoomIn(contract.RoomSubject, "r1"), Data: []byte("x"),
+		Header: nats.Header{contract.HeaderFrame: {contract.FrameText}}}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Header.Get(contract.HeaderStore) == "" || rep.Header.Get(contract.HeaderBroadcast) == "" {
+		t.Fatalf("reply with history on: %v", rep.Header)
+	}
+	out, err := nc.SubscribeSync(contract.RoomOut(contract.RoomSubject, "r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := js.Publish(ctx, contract.RoomLog(contract.RoomSubject, "r1"), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := out.NextMsg(2 * time.Second)
+	if err != nil || string(m.Data) != "0" || m.Header.Get(contract.HeaderNatsSeq) != "1" || m.Header.Get(contract.HeaderNatsLastSeq) != "0" {
+		t.Fatalf("republished: %v %v", m, err)
+	}
+	st, err := js.Stream(ctx, contract.HistoryStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 3 {
+		t.Fatalf("stream keeps %d messages of the room, want 3", n)
+	}
+}
+
+func TestHistoryFromEnv(t *testing.T) {
+	for name, bad := range map[string]string{"ROOM_HISTORY_SIZE": "-1", "ROOM_HISTORY_TTL": "0s", "ROOM_HISTORY_REPLICAS": "6", "ROOM_DEDUPE_WINDOW": "48h"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, bad)
+			if _, err := room.HistoryFromEnv(); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("%s=%s: %v", name, bad, err)
+			}
+		})
+	}
+	h, err := room.HistoryFromEnv()
+	if err != nil || h.Size != 100 || h.TTL != 24*time.Hour || h.Replicas != 1 || h.Dedupe != 2*time.Minute {
+		t.Fatalf("defaults: %+v %v", h, err)
 	}
 }
 

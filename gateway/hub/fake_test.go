@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,24 @@ func (b *fakeBus) publish(subject, data string) {
 		}
 		select {
 		case fs.ch <- &nats.Msg{Subject: subject, Data: []byte(data), Sub: s}:
+		default:
+			fs.dropped++
+		}
+	}
+}
+
+// publishSeq publishes a message as a history stream republishes it: with
+// its sequence number and the previous one on the same subject.
+func (b *fakeBus) publishSeq(subject, data string, seq, last uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s, fs := range b.subs {
+		if fs.subject != subject {
+			continue
+		}
+		h := nats.Header{"Nats-Sequence": {fmt.Sprint(seq)}, "Nats-Last-Sequence": {fmt.Sprint(last)}}
+		select {
+		case fs.ch <- &nats.Msg{Subject: subject, Data: []byte(data), Sub: s, Header: h}:
 		default:
 			fs.dropped++
 		}
