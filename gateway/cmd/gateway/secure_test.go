@@ -344,6 +344,9 @@ func testPermissions(t *testing.T, bin string) {
 			{Subject: "wsgw.gw." + gwID + "." + connID, Header: hdr, Data: []byte("forged push")},
 			{Subject: contract.UserSubject("alice"), Header: hdr, Data: []byte("forged user push")},
 			{Subject: "wsgw.auth", Data: []byte("forged auth")},
+			// Nor store a message in a room's history, nor read it.
+			{Subject: "wsgw.room.log.lobby", Header: hdr, Data: []byte("forged history")},
+			{Subject: "$JS.API.DIRECT.GET.WSGW_ROOMS", Data: []byte(`{"last_by_subj":"wsgw.room.log.lobby"}`)},
 		} {
 			if err := nc.PublishMsg(m); err != nil {
 				t.Fatal(err)
