@@ -142,10 +142,9 @@ func (s *Session) catchUp(ctx context.Context, cmd roomsproto.Command, m *member
 		for _, msg := range lastN {
 			emit(msg)
 		}
-		if err == nil && len(lastN) == 0 {
-			last, err = s.cfg.History.Last(ctx, m.log)
-		}
-	default:
+	}
+	if err == nil && last == 0 {
+		// Nothing delivered, nor since found: where the room stands.
 		last, err = s.cfg.History.Last(ctx, m.log)
 	}
 	if err != nil {

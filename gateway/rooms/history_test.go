@@ -97,6 +97,13 @@ func TestJoinSinceCatchesUp(t *testing.T) {
 	if got := f.conn.next(t); got != `{"id":3,"ok":{"seq":8,"recovered":false}}` {
 		t.Fatalf("since gone: %s", got)
 	}
+	// A since the room never had: recovered false, and where it stands.
+	f.frame(`{"id":5,"leave":{"room":"a"}}`)
+	f.conn.next(t)
+	f.frame(`{"id":6,"join":{"room":"a","since":100}}`)
+	if got := f.conn.next(t); got != `{"id":6,"ok":{"seq":8,"recovered":false}}` {
+		t.Fatalf("since ahead: %s", got)
+	}
 	f.frame(`{"id":4,"history":{"room":"a","before":8,"limit":1}}`)
 	if got := f.conn.next(t); got != `{"id":4,"ok":{"messages":[{"room":"a","data":"e","seq":5}]}}` {
 		t.Fatalf("history: %s", got)
