@@ -419,7 +419,8 @@ const line = {
 };
 
 // rooms makes a RoomsClient on a fake socket, through connect() as an app
-// would. sent(i) gives the commands written to socket i, parsed.
+// would. sent(i) gives the commands written to socket i, parsed, with each
+// publish's msg_id checked and left out (the history tests look at it: wire(i)).
 function rooms(opts = {}) {
   const f = fakeSocket();
   const states = [];
@@ -435,9 +436,15 @@ function rooms(opts = {}) {
     ...opts,
   });
   made.push(c);
-  const sent = (i = f.sockets.length - 1) => f.sockets[i].sent.map((d) => JSON.parse(d));
+  const wire = (i = f.sockets.length - 1) => f.sockets[i].sent.map((d) => JSON.parse(d));
+  const sent = (i) => wire(i).map((m) => {
+    if (!m.publish) return m;
+    const { msg_id: id, ...publish } = m.publish;
+    assert.match(id, /^[\x21-\x7e]{1,64}$/, "every publish has a msg_id");
+    return { ...m, publish };
+  });
   const frame = (...lines) => f.sockets.at(-1).serverSend(lines.join("\n"));
-  return { c, sockets: f.sockets, states, events, sent, frame };
+  return { c, sockets: f.sockets, states, events, sent, wire, frame };
 }
 
 // settled reports a promise's outcome without waiting for it: "pending",
