@@ -22,7 +22,7 @@
  *   const lobby = s.join("lobby");                           // a Room, at once
  *   lobby.on("message", (m) => console.log(m.user, m.data)); // {room, data, binary, user, direct}
  *   lobby.on("state", (r) => r.rejoin && reload());          // joining | joined | left
- *   await lobby.publish("hi");                               // {broadcast: true}, or a RoomsError
+ *   await lobby.publish("hi");                               // {broadcast: true, seq}, or a RoomsError
  *   s.on("push", (p) => console.log(p.data));                // pushes to this user
  *   await lobby.leave();
  *
@@ -133,7 +133,7 @@
  * close codes and the confirmation of an accepted socket are the same as
  * above, and so are the client's "state", "close" and "error" events, and
  * url, state, attempts, protocol, open(), retryNow() and close().
- *   join(name)     returns the Room at once (the same one while it is joined;
+ *   join(name, {since, history})  returns the Room at once (the same one while it is joined;
  *                  a new one after leave()). The join goes out now, or once
  *                  connected, and again after every reconnect.
  *   room(name), rooms   the rooms joined or being joined
@@ -148,23 +148,26 @@
  *
  * A Room: name, state, joined (a promise of the first join's result; it
  * rejects with the RoomsError of a refused join, or LEFT / CLOSED),
- * on(type, fn) / off(), publish(data, {timeout}), leave().
- *   "message" {room, data, binary, user, direct}: data is a string, or an
+ * on(type, fn) / off(), publish(data, {timeout, msgId}), leave(); with
+ * history: seq, history({before, limit}) and the "recovery" event (see
+ * "History and resume").
+ *   "message" {room, data, binary, user, direct, seq}: data is a string, or an
  *             ArrayBuffer for binary (sent as b64); user is the sender's user
  *             id, null for anonymous senders; direct is true for a frame the
  *             room worker sent to this member alone (such as a moderation
- *             notice).
- *   "state"   {state, room, ...}: joining {rejoin}; joined {rejoin, result};
+ *             notice); seq only with history.
+ *   "state"   {state, room, ...}: joining {rejoin}; joined {rejoin, resumed, result};
  *             left {byClient, code, reason}. joined with rejoin: true follows
  *             a reconnect: messages sent while the socket was down were
- *             missed, reload what the app shows. left is for good: leave()
+ *             missed, reload what the app shows (unless resumed: true, see
+ *             "History and resume"). left is for good: leave()
  *             (byClient), the join refused (the gateway's code: 400 bad name,
  *             401, 403, 429, 503; a refused rejoin too), or the client closed
  *             (CLOSED). A late "state" listener gets the current state, as
  *             on the client.
  *
  * Commands and their promises. Every command is a text frame
- * {"id":n,"join"|"leave"|"publish":{...}}, ids counting from 1 on each
+ * {"id":n,"join"|"leave"|"publish"|"history":{...}}, ids counting from 1 on each
  * socket; the gateway answers each, in order, with ok or an error code.
  * publish(data) takes a string (sent as "data") or an ArrayBuffer or typed
  * array (sent as "b64", standard base64; a Blob is not taken). It resolves
@@ -202,6 +205,56 @@
  *   queueSize    publishes that may wait for a connection (16)
  *   replyTimeout ms a publish or leave waits for its reply once written
  *                (0: no limit; the gateway answers every command)
+ *   resend       send a publish whose outcome is unknown again, with its
+ *                msg_id, when the gateway keeps history (true; see below)
+ *   resendWindow ms after publish() within which it may be sent again
+ *                (60000; keep it under the gateway's ROOM_DEDUPE_WINDOW, 2m)
+ *
+ * History and resume. When the gateway keeps room history (the room
+ * worker's ROOM_HISTORY_SIZE, on by default), every room message carries a
+ * `seq` that increases within the room, and the client uses it so that a
+ * reconnect loses nothing and repeats nothing:
+ *   - A Room remembers the last seq it got (room.seq: from its messages and
+ *     its join's reply {seq, recovered}). Every rejoin after a reconnect
+ *     asks for what came after it ({"join":{"room":..,"since":seq}}); the
+ *     gateway sends what was missed before the join's reply, then the live
+ *     messages. A room with no seq yet rejoins with join()'s own options.
+ *   - A message whose seq is not above the room's last one is dropped: each
+ *     is delivered once ("message" has its seq, when there is one).
+ *   - The "joined" state says resumed: true when the join asked for since
+ *     and the gateway had everything after it (recovered: true): nothing
+ *     was missed, there is nothing to reload. When some of it was no longer
+ *     kept (recovered: false), the room and then the client emit
+ *     "recovery" {room, recovered: false, since, seq} (seq: the room's last
+ *     seq): reload what the app shows; what was still kept has been
+ *     delivered.
+ *   - join(name, {since, history}): since (a seq, 0 for all that is kept)
+ *     resumes from an app's own record (say, a seq saved across a page
+ *     load); history (0 to 100) delivers the room's last messages before
+ *     the live ones. since wins. Bad values throw a TypeError.
+ *   - Every publish carries a msg_id (publish(data, {msgId}): 1 to 64
+ *     visible ASCII characters; by default a random UUID). Once the client
+ *     has seen a seq (so the gateway stores each msg_id once), a publish in
+ *     flight at a disconnect is not rejected with DISCONNECTED but written
+ *     again, with its msg_id, after the rooms' rejoins on the next socket;
+ *     so is one answered 503 "not stored", after a backoff delay. The gateway
+ *     stores it once and answers with the first one's seq. This holds for
+ *     resendWindow ms after publish(); later, or with resend: false, it
+ *     rejects with DISCONNECTED as without history. Publishes waiting to go
+ *     again count against queueSize; when the client closes for good they
+ *     reject with DISCONNECTED (they were written) and are not in
+ *     "undelivered".
+ *   - history(name, {before, limit}) (also room.history({...})) reads
+ *     stored messages, oldest first: those before seq `before` (default:
+ *     the newest), at most `limit` (1 to 100, default 50). It needs the
+ *     right to join the room, not a join; it resolves with {messages}, each
+ *     as "message" delivers it. Not connected, it waits like a publish; a
+ *     reconnect asks again.
+ * A publish's reply has its seq ({broadcast: true, seq}); it does not move
+ * room.seq, since messages before it may still be on their way.
+ * Without history (ROOM_HISTORY_SIZE=0, or an older gateway) joins answer
+ * {}, messages have no seq, and everything behaves as described above the
+ * section: a rejoin means messages were missed.
  */
 
 /** The client's states. */
@@ -744,13 +797,16 @@ let roomControl; // set by Room's static block: how a RoomsClient drives its roo
 /**
  * One room of a RoomsClient, from client.join(name). Its "state" events:
  *   joining {rejoin}          the join is on its way (rejoin: after a reconnect)
- *   joined  {rejoin, result}  the gateway answered ok; rejoin: true after a
+  *   joined  {rejoin, resumed, result}  the gateway answered ok; rejoin: true after a
  *                             reconnect, when messages sent in between were
- *                             missed (reload what the app shows)
+ *                             missed (reload what the app shows), unless
+ *                             resumed: true (with history: nothing was missed)
  *   left    {byClient, code, reason}  for good: leave() (byClient), the join
  *                             refused (the gateway's code), or the client closed
  *                             (code 3, CLOSED)
- * and "message" {room, data, binary, user, direct}.
+ * and "message" {room, data, binary, user, direct, seq}; with history,
+ * joined has resumed, and "recovery" {room, recovered: false, since, seq}
+ * says a resume lost messages (see "History and resume" at the top).
  */
 export class Room {
   #name;
@@ -797,7 +853,7 @@ export class Room {
   /** "joining", "joined" or "left". */
   get state() { return this.#state; }
   /**
-   * Resolves with the first join's result ({} today) once the gateway
+   * Resolves with the first join's result ({seq, recovered} with history, else {}) once the gateway
    * answered ok; rejects with a RoomsError when the join was refused or the
    * room left first.
    */
