@@ -641,7 +641,9 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
     assert.ok(Number.isSafeInteger(got.joined.seq), JSON.stringify(got.joined));
     assert.deepEqual([got.text, got.binary], [{ broadcast: true, seq: got.text.seq }, { broadcast: true, seq: got.binary.seq }]);
     assert.ok(got.joined.seq < got.text.seq && got.text.seq < got.binary.seq, "seq increases");
-    assert.deepEqual(got.rooms, [{ text: "from rooms", user: null }, { bin: [0, 1, 255] }, { text: "from raw", user: null }, { bin: [7, 8] }]);
+    assert.deepEqual(got.rooms.slice(0, 4), [{ text: "from rooms", user: null }, { bin: [0, 1, 255] }, { text: "from raw", user: null }, { bin: [7, 8] }]);
+    // So may the room's copy of "x" reach the protocol member before its leave.
+    assert.ok(got.rooms.length === 4 || (got.rooms.length === 5 && got.rooms[4].text === "x"), JSON.stringify(got.rooms));
     // The later publish of "x" may reach the raw member before it closes.
     assert.deepEqual(got.raw.slice(0, 4), [{ text: "from rooms" }, { bin: [0, 1, 255] }, { text: "from raw" }, { bin: [7, 8] }]);
     assert.ok(got.raw.length === 4 || (got.raw.length === 5 && got.raw[4].text === "x"), JSON.stringify(got.raw));
