@@ -431,9 +431,10 @@ function joinRoom(name) {
   }
   if (!view) view = addView(name);
   for (const off of view.off) off();
-  const room = ensureClient().join(name, { history: HISTORY });
+  const room = ensureClient().join(name, joinOptions(view));
   view.room = room;
   view.earlier = 0;
+  view.joinedOnce = false;
   view.off = [
     room.on("state", (r) => roomState(view, room, r)),
     room.on("message", (m) => {
@@ -494,6 +495,14 @@ function historyHooks(view, room) {
       if (view.room === room) systemLine(view, "Some messages from while you were away are no longer kept: the older ones are missing", "warn");
     }),
   ];
+}
+
+// joinOptions: a room's last messages on a first join; "Join again" (the
+// client had closed, or the join was refused) goes on from the last message
+// shown, when there is one, so nothing shows twice.
+function joinOptions(view) {
+  const seq = view.room?.seq;
+  return seq === undefined ? { history: HISTORY } : { since: seq };
 }
 
 function earlierText(view) {
