@@ -861,6 +861,16 @@ describe("wsgate.js rooms client: history and resume", () => {
     assert.deepEqual([states.at(-1).state, states.at(-1).resumed, states.at(-1).result], ["joined", false, { seq: 500, recovered: false }]);
     assert.equal(room.seq, 500);
 
+    // A room whose history was reset (its stream recreated) stands below
+    // since: the client goes on from there.
+    sockets[2].serverClose(1001);
+    await until(() => sockets.length === 4);
+    sockets[3].serverOpen();
+    assert.deepEqual(sent(3)[0], { id: 1, join: { room: "lobby", since: 500 } });
+    frame(line.ok(1, { seq: 10, recovered: false }), line.msg("lobby", { data: "after the reset" }, { seq: 11 }));
+    assert.equal(room.seq, 11);
+    assert.deepEqual(recoveries.at(-1), ["client", { room: "lobby", recovered: false, since: 500, seq: 10 }]);
+
     // A first join with since reports it too.
     const x = c.join("x", { since: 3 });
     const xr = [];

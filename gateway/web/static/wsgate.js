@@ -226,8 +226,9 @@
  *     was missed, there is nothing to reload. When some of it was no longer
  *     kept (recovered: false), the room and then the client emit
  *     "recovery" {room, recovered: false, since, seq} (seq: the room's last
- *     seq): reload what the app shows; what was still kept has been
- *     delivered.
+ *     seq, where room.seq goes on from, even below since when the room's
+ *     history was reset): reload what the app shows; what was still kept
+ *     has been delivered.
  *   - join(name, {since, history}): since (a seq, 0 for all that is kept)
  *     resumes from an app's own record (say, a seq saved across a page
  *     load); history (0 to 100) delivers the room's last messages before
@@ -1301,8 +1302,10 @@ export class RoomsClient {
     if (isSeq(result.seq)) {
       this.#historyOn = true;
       const r = this.#resume.get(room);
-      // Messages before the reply (the catch-up) may have gone past it already.
-      if (r.seq === undefined || result.seq > r.seq) r.seq = result.seq;
+      // The reply's seq is at or past every message before it. Below since
+      // only when the room's history was reset (its stream recreated): then
+      // it is where the room stands, and recovered is false.
+      if (r.seq === undefined || result.seq > r.seq || result.recovered === false) r.seq = result.seq;
     }
     return body.since !== undefined && result.recovered === true;
   }
