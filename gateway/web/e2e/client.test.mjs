@@ -419,7 +419,8 @@ const line = {
 };
 
 // rooms makes a RoomsClient on a fake socket, through connect() as an app
-// would. sent(i) gives the commands written to socket i, parsed.
+// would. sent(i) gives the commands written to socket i, parsed, with each
+// publish's msg_id checked and left out (the history tests look at it: wire(i)).
 function rooms(opts = {}) {
   const f = fakeSocket();
   const states = [];
@@ -435,9 +436,15 @@ function rooms(opts = {}) {
     ...opts,
   });
   made.push(c);
-  const sent = (i = f.sockets.length - 1) => f.sockets[i].sent.map((d) => JSON.parse(d));
+  const wire = (i = f.sockets.length - 1) => f.sockets[i].sent.map((d) => JSON.parse(d));
+  const sent = (i) => wire(i).map((m) => {
+    if (!m.publish) return m;
+    const { msg_id: id, ...publish } = m.publish;
+    assert.match(id, /^[\x21-\x7e]{1,64}$/, "every publish has a msg_id");
+    return { ...m, publish };
+  });
   const frame = (...lines) => f.sockets.at(-1).serverSend(lines.join("\n"));
-  return { c, sockets: f.sockets, states, events, sent, frame };
+  return { c, sockets: f.sockets, states, events, sent, wire, frame };
 }
 
 // settled reports a promise's outcome without waiting for it: "pending",
@@ -745,5 +752,265 @@ describe("wsgate.js rooms client", () => {
     frame(line.msg("r", { b64: "%%%" }));
     assert.deepEqual(got, []);
     assert.equal(events.length, 2);
+  });
+});
+
+// ---- history and resume (issue 14): seq, since, msg_id, history() ----
+
+describe("wsgate.js rooms client: history and resume", () => {
+  afterEach(() => {
+    for (const c of made.splice(0)) c.close();
+  });
+
+  // joinedWithHistory gives a client on an open socket in room name, joined
+  // with the gateway's reply {seq, recovered: true}.
+  async function joinedWithHistory(name, seq, opts = {}) {
+    const t = rooms(opts);
+    t.sockets[0].serverOpen();
+    const room = t.c.join(name);
+    t.frame(line.ok(1, { seq, recovered: true }));
+    await tick();
+    return { ...t, room };
+  }
+
+  it("sends join's since and history, since winning; refuses bad ones", () => {
+    const { c, sockets, sent } = rooms();
+    sockets[0].serverOpen();
+    c.join("a", { history: 20 });
+    c.join("b", { since: 5, history: 3 });
+    c.join("c", { since: 0 });
+    c.join("d", {});
+    assert.deepEqual(sent().map((m) => m.join), [
+      { room: "a", history: 20 },
+      { room: "b", since: 5 },
+      { room: "c", since: 0 },
+      { room: "d" },
+    ]);
+    for (const bad of [{ since: -1 }, { since: 1.5 }, { history: 101 }, { history: "20" }, "x"]) {
+      assert.throws(() => c.join("e", bad), TypeError, JSON.stringify(bad));
+    }
+    assert.equal(c.room("e"), undefined, "a refused option joins nothing");
+  });
+
+  it("tracks the last seq, resumes with since after a reconnect and drops what it had", async () => {
+    const { c, room, sockets, sent, frame } = await joinedWithHistory("lobby", 10, { queueSize: 4 });
+    const other = c.join("other"); // its join stays unanswered: no seq known
+    const log = roomLog(room);
+    const all = [];
+    c.on("message", (m) => all.push(m.seq));
+    await tick();
+    assert.equal(room.seq, 10, "the join's seq");
+    assert.equal(other.seq, undefined);
+    frame(line.msg("lobby", { data: "m12" }, { seq: 12 }), line.msg("lobby", { data: "m15" }, { seq: 15, user: "bob" }));
+    assert.equal(room.seq, 15);
+    const pub = track(room.publish("mine"));
+    frame(line.ok(3, { broadcast: true, seq: 21 }));
+    await tick();
+    assert.deepEqual(pub.outcome, ["ok", { broadcast: true, seq: 21 }]);
+    assert.equal(room.seq, 15, "an ack's seq does not move the room on: messages before it may still come");
+
+    sockets[0].serverClose(1006);
+    await until(() => sockets.length === 2);
+    sockets[1].serverOpen();
+    assert.deepEqual(sent(1), [
+      { id: 1, join: { room: "lobby", since: 15 } },
+      { id: 2, join: { room: "other" } },
+    ], "since: the last seq; a room with none joins as before");
+    // The catch-up, with repeats (a resume may overlap), then the reply and live ones.
+    frame(
+      line.msg("lobby", { data: "m15 again" }, { seq: 15 }),
+      line.msg("lobby", { data: "m21" }, { seq: 21 }),
+      line.msg("lobby", { data: "m12 again" }, { seq: 12 }),
+      line.msg("lobby", { data: "m22" }, { seq: 22 }),
+      line.ok(1, { seq: 22, recovered: true }),
+      line.msg("lobby", { data: "m22 again" }, { seq: 22 }),
+      line.msg("lobby", { data: "no seq" }),
+      line.msg("lobby", { data: "m30" }, { seq: 30 }),
+    );
+    await tick();
+    assert.deepEqual(log, ["joined", "message m12", "message m15", "joining rejoin", "message m21", "message m22", "joined rejoin", "message no seq", "message m30"]);
+    assert.deepEqual(all, [12, 15, 21, 22, undefined, 30], "seq delivered with each message, each once");
+    assert.equal(room.seq, 30);
+  });
+
+  it("a rejoin says whether it resumed; recovered false is a recovery event on the room and the client", async () => {
+    const { c, room, sockets, sent, frame } = await joinedWithHistory("lobby", 7);
+    const states = [];
+    room.on("state", (s) => states.push(s));
+    const recoveries = [];
+    room.on("recovery", (r) => recoveries.push(["room", r]));
+    c.on("recovery", (r) => recoveries.push(["client", r]));
+    await tick();
+    assert.deepEqual(states.map((s) => [s.state, s.rejoin, s.resumed]), [["joined", false, false]], "a first join without since resumes nothing");
+
+    sockets[0].serverClose(1001);
+    await until(() => sockets.length === 2);
+    sockets[1].serverOpen();
+    assert.deepEqual(sent(1)[0], { id: 1, join: { room: "lobby", since: 7 } });
+    frame(line.ok(1, { seq: 9, recovered: true }));
+    assert.deepEqual(states.slice(1).map((s) => [s.state, s.rejoin, s.resumed]), [["joining", true, undefined], ["joined", true, true]]);
+    assert.deepEqual(recoveries, []);
+
+    sockets[1].serverClose(1001);
+    await until(() => sockets.length === 3);
+    sockets[2].serverOpen();
+    assert.deepEqual(sent(2)[0], { id: 1, join: { room: "lobby", since: 9 } });
+    frame(line.msg("lobby", { data: "still kept" }, { seq: 500 }), line.ok(1, { seq: 500, recovered: false }));
+    const detail = { room: "lobby", recovered: false, since: 9, seq: 500 };
+    assert.deepEqual(recoveries, [["room", detail], ["client", detail]]);
+    assert.deepEqual([states.at(-1).state, states.at(-1).resumed, states.at(-1).result], ["joined", false, { seq: 500, recovered: false }]);
+    assert.equal(room.seq, 500);
+
+    // A room whose history was reset (its stream recreated) stands below
+    // since: the client goes on from there.
+    sockets[2].serverClose(1001);
+    await until(() => sockets.length === 4);
+    sockets[3].serverOpen();
+    assert.deepEqual(sent(3)[0], { id: 1, join: { room: "lobby", since: 500 } });
+    frame(line.ok(1, { seq: 10, recovered: false }), line.msg("lobby", { data: "after the reset" }, { seq: 11 }));
+    assert.equal(room.seq, 11);
+    assert.deepEqual(recoveries.at(-1), ["client", { room: "lobby", recovered: false, since: 500, seq: 10 }]);
+
+    // A first join with since reports it too.
+    const x = c.join("x", { since: 3 });
+    const xr = [];
+    x.on("recovery", (r) => xr.push(r));
+    frame(line.ok(2, { seq: 80, recovered: false }));
+    assert.deepEqual(xr, [{ room: "x", recovered: false, since: 3, seq: 80 }]);
+  });
+
+  it("without history (join ok {}, no seq) rejoins as before and resends nothing", async () => {
+    const { c, sockets, sent, frame } = rooms();
+    sockets[0].serverOpen();
+    const r = c.join("r", { history: 5 });
+    frame(line.ok(1), line.msg("r", { data: "plain" }));
+    const lost = r.publish("in flight").catch((e) => e);
+    sockets[0].serverClose(1006);
+    assert.equal((await lost).code, ws.ErrorCodes.DISCONNECTED);
+    assert.equal(r.seq, undefined);
+    await until(() => sockets.length === 2);
+    sockets[1].serverOpen();
+    assert.deepEqual(sent(1), [{ id: 1, join: { room: "r", history: 5 } }], "join's own options again, no publish");
+  });
+
+  it("gives every publish a msg_id (the caller's, or a random one) and sends an unacknowledged one again with it", async () => {
+    const { room, sockets, wire, frame } = await joinedWithHistory("lobby", 1, { queueSize: 4 });
+    const one = track(room.publish("one", { msgId: "app-1" }));
+    const two = track(room.publish("two"));
+    const three = track(room.publish("three"));
+    frame(line.ok(3, { broadcast: true, seq: 2 })); // only "two" acknowledged
+    const ids = wire(0).slice(1).map((m) => m.publish.msg_id);
+    assert.equal(ids[0], "app-1");
+    assert.equal(new Set(ids).size, 3, "distinct ids");
+    sockets[0].serverClose(1006);
+    await tick();
+    assert.deepEqual([one.outcome, three.outcome], ["pending", "pending"], "in flight: kept to send again");
+    const four = track(room.publish("four")); // queued meanwhile
+    await until(() => sockets.length === 2);
+    sockets[1].serverOpen();
+    assert.deepEqual(wire(1), [
+      { id: 1, join: { room: "lobby", since: 1 } },
+      { id: 2, publish: { room: "lobby", data: "one", msg_id: "app-1" } },
+      { id: 3, publish: { room: "lobby", data: "three", msg_id: ids[2] } },
+      { id: 4, publish: { room: "lobby", data: "four", msg_id: wire(1)[3].publish.msg_id } },
+    ], "after the join, in their first order, with the same msg_ids");
+    frame(line.ok(1, { seq: 2, recovered: true }), line.ok(2, { broadcast: true, seq: 2 }), line.ok(3, { broadcast: true, seq: 3 }), line.ok(4, { broadcast: true, seq: 4 }));
+    await tick();
+    assert.deepEqual([one.outcome, two.outcome, three.outcome, four.outcome], [2, 2, 3, 4].map((seq) => ["ok", { broadcast: true, seq }]));
+    for (const bad of ["has space", "", "x".repeat(65), "é", 7]) {
+      const err = await room.publish("x", { msgId: bad }).catch((e) => e);
+      assert.equal(err.name, "TypeError", JSON.stringify(bad));
+    }
+  });
+
+  it("a 503 not stored is sent again, with the same msg_id, after a delay; other errors are not", async () => {
+    const { room, wire, frame } = await joinedWithHistory("lobby", 4);
+    const p = track(room.publish("keep me"));
+    const other = room.publish("no worker").catch((e) => e);
+    frame(line.error(2, 503, "not stored"), line.error(3, 503, "no room worker"));
+    assert.equal((await other).code, 503, "nothing was stored: the app decides");
+    await tick();
+    assert.equal(p.outcome, "pending");
+    await until(() => wire().length === 4);
+    assert.deepEqual(wire()[3], { id: 4, publish: { room: "lobby", data: "keep me", msg_id: wire()[1].publish.msg_id } });
+    frame(line.error(4, 503, "not stored"));
+    await until(() => wire().length === 5);
+    assert.equal(wire()[4].publish.msg_id, wire()[1].publish.msg_id);
+    frame(line.ok(5, { broadcast: true, seq: 5 }));
+    await tick();
+    assert.deepEqual(p.outcome, ["ok", { broadcast: true, seq: 5 }]);
+
+    // Left while waiting: LEFT; nothing more is written.
+    const q = room.publish("then left").catch((e) => e);
+    frame(line.error(6, 503, "not stored"));
+    const leaving = room.leave();
+    assert.equal((await q).code, ws.ErrorCodes.LEFT);
+    frame(line.ok(7));
+    await leaving;
+    const n = wire().length;
+    await sleep(60);
+    assert.equal(wire().length, n);
+  });
+
+  it("resends only within resendWindow, and not with resend: false", async () => {
+    const late = await joinedWithHistory("r", 1, { resendWindow: 40 });
+    const p = late.room.publish("slow").catch((e) => e);
+    late.sockets[0].serverClose(1006);
+    await until(() => late.sockets.length === 2);
+    await sleep(60); // past resendWindow before the next socket opens
+    late.sockets[1].serverOpen();
+    assert.equal((await p).code, ws.ErrorCodes.DISCONNECTED);
+    assert.deepEqual(late.wire(1).map((m) => Object.keys(m)[1]), ["join"], "not written again");
+
+    const off = await joinedWithHistory("r", 1, { resend: false });
+    const q = off.room.publish("x").catch((e) => e);
+    off.sockets[0].serverClose(1006);
+    assert.equal((await q).code, ws.ErrorCodes.DISCONNECTED);
+  });
+
+  it("closing for good rejects publishes waiting to go again with DISCONNECTED, not in undelivered", async () => {
+    const undelivered = [];
+    const { c, room, sockets } = await joinedWithHistory("r", 1, { onUndelivered: (u) => undelivered.push(u) });
+    const written = room.publish("written").catch((e) => e);
+    sockets[0].serverClose(1006);
+    const fresh = room.publish("never written").catch((e) => e);
+    c.close();
+    assert.deepEqual([(await written).code, (await fresh).code], [ws.ErrorCodes.DISCONNECTED, ws.ErrorCodes.CLOSED]);
+    assert.deepEqual(undelivered.map((u) => u.publishes), [[{ room: "r", data: "never written" }]]);
+  });
+
+  it("history() asks for a room's stored messages, also without a join, and survives a reconnect", async () => {
+    const { c, sockets, sent, frame } = rooms();
+    const waiting = c.history("lobby", { before: 1300, limit: 50 }); // queued: not connected
+    sockets[0].serverOpen();
+    assert.deepEqual(sent(0), [{ id: 1, history: { room: "lobby", before: 1300, limit: 50 } }]);
+    sockets[0].serverClose(1006); // in flight: asked again on the next socket
+    await until(() => sockets.length === 2);
+    const lobby = c.join("lobby");
+    sockets[1].serverOpen();
+    assert.deepEqual(sent(1), [{ id: 1, join: { room: "lobby" } }, { id: 2, history: { room: "lobby", before: 1300, limit: 50 } }]);
+    frame(line.ok(1, { seq: 1400, recovered: true }), JSON.stringify({ id: 2, ok: { messages: [
+      { room: "lobby", data: "old", user: "ann", seq: 1201 },
+      { room: "lobby", b64: "AAE=", seq: 1299 },
+      "junk",
+    ] } }));
+    const got = await waiting;
+    assert.equal(got.messages.length, 2);
+    assert.deepEqual(got.messages[0], { room: "lobby", data: "old", binary: false, user: "ann", direct: false, seq: 1201 });
+    assert.deepEqual([...new Uint8Array(got.messages[1].data)], [0, 1]);
+    assert.equal(got.messages[1].seq, 1299);
+
+    const viaRoom = lobby.history({ limit: 2 });
+    assert.deepEqual(sent(1)[2], { id: 3, history: { room: "lobby", limit: 2 } });
+    frame(JSON.stringify({ id: 3, ok: { messages: [] } }));
+    assert.deepEqual(await viaRoom, { messages: [] });
+    const refused = c.history("vip");
+    frame(line.error(4, 403, "forbidden"));
+    assert.deepEqual([(await refused.catch((e) => e)).code], [403]);
+    for (const bad of [{ limit: 0 }, { limit: 101 }, { before: 0 }, { before: -3 }, "x"]) {
+      assert.equal((await c.history("lobby", bad).catch((e) => e)).name, "TypeError", JSON.stringify(bad));
+    }
+    c.close();
+    assert.equal((await c.history("lobby").catch((e) => e)).code, ws.ErrorCodes.CLOSED);
   });
 });

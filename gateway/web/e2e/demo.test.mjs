@@ -266,6 +266,10 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
       assert.equal(await page1.getAttribute(roomButton(room), "data-state"), "joining");
     }
     await page1.screenshot({ path: path.join(shots, "laptop-reconnecting.png") });
+    // Said while page 1 is away: its resume (join with since) brings it.
+    await openRoom(page2, RB);
+    await say(page2, "said while you were away");
+    await seeMessage(page2, RB, "said while you were away");
     // Stay down a while: attempts fail (nothing listens) and back off.
     await new Promise((r) => setTimeout(r, 1500));
     const failed = page1.sockets.length - before1;
@@ -274,13 +278,16 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
     await waitState(page1, "chat", "open", 30000);
     const took = Date.now() - t0;
     for (const room of [RA, RB, RC]) {
-      await page1.locator(`${pane(room)} li.sys.good`, { hasText: `Rejoined #${room}` }).waitFor({ state: "attached", timeout: 5000 });
+      await page1.locator(`${pane(room)} li.sys.good`, { hasText: `Rejoined #${room}: caught up` }).waitFor({ state: "attached", timeout: 5000 });
       await page1.waitForSelector(`${roomButton(room)}[data-state="joined"]`, { state: "attached", timeout: 5000 });
     }
     assert.ok(page1.sockets.length > before1, "a new socket was opened");
     assert.equal(await statusOf(page2, "chat"), "open", "page 2 (other gateway) stayed connected");
     assert.equal(roomsSockets(page2).length, 1, "page 2 never reconnected");
 
+    await openRoom(page1, RB);
+    assert.equal(await seeMessage(page1, RB, "said while you were away"), "Bob", "nothing lost while reconnecting");
+    assert.equal(await page1.locator(`${pane(RB)} li.msg`, { hasText: "said while you were away" }).count(), 1);
     await openRoom(page1, RA);
     await say(page1, "back after the restart");
     assert.equal(await seeMessage(page2, RA, "back after the restart"), "Alice");
@@ -629,9 +636,14 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
       return out;
     }, room);
     assert.deepEqual(got.kinds, [true, true]);
-    assert.deepEqual(got.joined, {});
-    assert.deepEqual([got.text, got.binary], [{ broadcast: true }, { broadcast: true }]);
-    assert.deepEqual(got.rooms, [{ text: "from rooms", user: null }, { bin: [0, 1, 255] }, { text: "from raw", user: null }, { bin: [7, 8] }]);
+    // History is on (the default): the join says where the room stands, acks carry the seq.
+    assert.deepEqual(got.joined, { seq: got.joined.seq, recovered: true });
+    assert.ok(Number.isSafeInteger(got.joined.seq), JSON.stringify(got.joined));
+    assert.deepEqual([got.text, got.binary], [{ broadcast: true, seq: got.text.seq }, { broadcast: true, seq: got.binary.seq }]);
+    assert.ok(got.joined.seq < got.text.seq && got.text.seq < got.binary.seq, "seq increases");
+    assert.deepEqual(got.rooms.slice(0, 4), [{ text: "from rooms", user: null }, { bin: [0, 1, 255] }, { text: "from raw", user: null }, { bin: [7, 8] }]);
+    // So may the room's copy of "x" reach the protocol member before its leave.
+    assert.ok(got.rooms.length === 4 || (got.rooms.length === 5 && got.rooms[4].text === "x"), JSON.stringify(got.rooms));
     // The later publish of "x" may reach the raw member before it closes.
     assert.deepEqual(got.raw.slice(0, 4), [{ text: "from rooms" }, { bin: [0, 1, 255] }, { text: "from raw" }, { bin: [7, 8] }]);
     assert.ok(got.raw.length === 4 || (got.raw.length === 5 && got.raw[4].text === "x"), JSON.stringify(got.raw));
@@ -639,6 +651,124 @@ describe("wsgate demo in Chromium", { timeout: 240000 }, () => {
     assert.equal(got.afterLeave, 4, "LEFT");
     assert.equal(got.state, "open");
     await page.context().close();
+  }));
+
+  it("(j) a gateway killed under a page while another page publishes: the page resumes with every message once, in order; a publisher on it resends (needs /ws/rooms)", { timeout: 120000 }, withLogs(async (t) => {
+    if (needsRooms(t)) return;
+    const room = `${ROOM}-j`;
+    // The receiver: the demo, on gateway 1.
+    const rita = await newPage();
+    await openDemo(rita, g1.url, "Rita");
+    await joinRoom(rita, room);
+    // Two publishers in pages of their own: p2 on gateway 2 (it also
+    // records what the room delivers, with seq, as the reference order);
+    // p1 on gateway 1, one publish at a time. Each message is a chat
+    // message of the demo's format, its text unique.
+    const start = (page, who, opts) => page.evaluate(async ([room, who, opts]) => {
+      const { connect } = await import("/client/wsgate.js");
+      const s = connect("/ws/rooms", { baseDelay: 100, maxDelay: 500 });
+      const r = s.join(room);
+      const st = (window.pub = { sent: 0, acked: [], failed: [], seen: [], pending: null, stop: false, done: false });
+      r.on("message", (m) => st.seen.push({ seq: m.seq, text: JSON.parse(m.data).text }));
+      await r.joined;
+      (async () => {
+        for (let i = 1; !st.stop && i <= opts.count; i++) {
+          const text = `${who}-${i}`;
+          const payload = JSON.stringify({ name: who, text, client: who, id: text });
+          st.sent = i;
+          const p = r.publish(payload).then((ok) => st.acked.push({ text, seq: ok.seq }), (e) => st.failed.push(`${text}: ${e.code} ${e.reason}`));
+          if (opts.oneAtATime) {
+            st.pending = { text, since: Date.now() };
+            await p;
+            st.pending = null;
+          }
+          await new Promise((res) => setTimeout(res, opts.every));
+        }
+        st.done = true;
+      })();
+    }, [room, who, opts]);
+    const pub = (page) => page.evaluate(() => {
+      const { sent, acked, failed, seen, pending, done } = window.pub;
+      return { sent, acked, failed, seen, pending: pending && { ...pending, age: Date.now() - pending.since }, done };
+    });
+    const p2 = await newPage();
+    await p2.goto(g2.url + "/");
+    const p1 = await newPage();
+    await p1.goto(g1.url + "/");
+    // The publishes p1's page writes, per socket: a resend is a msg_id on two.
+    const p1Frames = [];
+    p1.on("websocket", (w) => {
+      const socket = p1.sockets.length;
+      w.on("framesent", (f) => {
+        try {
+          const m = JSON.parse(f.payload);
+          if (m.publish) p1Frames.push({ socket, msgId: m.publish.msg_id });
+        } catch {
+          // not a command
+        }
+      });
+    });
+    // 60 messages: with what p1 adds, fewer than the room keeps
+    // (ROOM_HISTORY_SIZE, 100), however long the page takes to come back.
+    await start(p2, "p2", { count: 60, every: 20 });
+    await start(p1, "p1", { count: 10000, every: 30, oneAtATime: true });
+    await waitFor(async () => (await pub(p2)).sent >= 15 && (await pub(p1)).acked.length >= 5, { timeout: 15000, what: "both publishing" });
+
+    // Freeze gateway 1 until p1 has a publish in flight, then kill it.
+    const gw1 = stack.gateways.get("gateway1").proc;
+    const atStop = (await pub(p2)).sent;
+    gw1.child.kill("SIGSTOP");
+    let atKill;
+    try {
+      await waitFor(async () => (await pub(p1)).pending?.age > 200, { timeout: 10000, what: "p1 to wait for a reply" });
+      atKill = { p1: (await pub(p1)).acked.length, p2: (await pub(p2)).sent };
+    } finally {
+      await gw1.stop("SIGKILL", 5000);
+    }
+    // Gateway 1 stays down while p2 says more.
+    await waitFor(async () => (await pub(p2)).sent >= Math.min(atKill.p2 + 15, 60), { timeout: 15000, what: "p2 to publish while gateway 1 is down" });
+    const atStart = (await pub(p2)).sent;
+    assert.ok(atStart - atStop >= 5, `p2 said ${atStart - atStop} while gateway 1 was frozen or down`);
+    await stack.startGateway("gateway1", g1.port);
+    await waitFor(async () => (await pub(p1)).acked.length >= atKill.p1 + 5, { timeout: 30000, what: "p1 publishing again" });
+    await p1.evaluate(() => (window.pub.stop = true));
+    await waitFor(async () => (await pub(p1)).done && (await pub(p2)).done, { timeout: 30000, what: "the publishers to finish" });
+    const [r1, r2] = [await pub(p1), await pub(p2)];
+    assert.deepEqual([r1.failed, r2.failed], [[], []], "every publish acknowledged");
+    assert.equal(r2.acked.length, 60);
+    const want = new Map([...r1.acked, ...r2.acked].map((a) => [a.text, a.seq]));
+
+    // The reference: what p2 received, each once, in seq order.
+    const ref = await waitFor(async () => {
+      const { seen } = await pub(p2);
+      return seen.length >= want.size && seen;
+    }, { timeout: 20000, what: `p2 to receive all ${want.size} messages` });
+    assert.equal(ref.length, want.size, "stored once each: no more messages than publishes");
+    for (let i = 1; i < ref.length; i++) assert.ok(ref[i].seq > ref[i - 1].seq, `seq increases at ${i}`);
+    for (const m of ref) assert.equal(m.seq, want.get(m.text), `${m.text}: the ack's seq`);
+
+    // The page that lost its gateway shows exactly that list.
+    const texts = () => rita.$$eval(`${pane(room)} li.msg .text`, (els) => els.map((e) => e.textContent));
+    try {
+      await waitFor(async () => (await texts()).length >= ref.length, { timeout: 30000, what: `Rita's page to show ${ref.length} messages` });
+    } catch (err) {
+      const shown = await texts();
+      const missing = ref.filter((m) => !shown.includes(m.text)).map((m) => `${m.text}@${m.seq}`);
+      const lines = await rita.$$eval(`${pane(room)} li.sys`, (els) => els.map((e) => e.textContent));
+      err.message += `\nmissing: ${missing.join(" ")}\nstatus: ${await statusText(rita, "chat")}\nsystem lines: ${lines.join(" | ")}`;
+      throw err;
+    }
+    assert.deepEqual(await texts(), ref.map((m) => m.text), "every message once, in order");
+    await rita.locator(`${pane(room)} li.sys.good`, { hasText: `Rejoined #${room}: caught up` }).waitFor({ state: "attached", timeout: 5000 });
+    assert.equal(await rita.locator(`${pane(room)} li.sys.warn`, { hasText: "no longer kept" }).count(), 0);
+
+    // p1's publish in flight at the kill went again, with its msg_id, on the next socket.
+    const bySocket = new Map();
+    for (const f of p1Frames) bySocket.set(f.msgId, new Set([...(bySocket.get(f.msgId) || []), f.socket]));
+    const resent = [...bySocket.values()].filter((sockets) => sockets.size > 1).length;
+    assert.ok(resent >= 1, "a publish was sent again after the reconnect");
+    console.log(`# resume: ${ref.length} messages (${r1.acked.length} from the publisher on the killed gateway, ${resent} resent); the other page published ${atStart - atStop} while the page's gateway was frozen or down`);
+    for (const p of [rita, p1, p2]) await p.context().close();
   }));
 
   it("no script errors or CSP violations in any page", () => {

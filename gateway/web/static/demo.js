@@ -8,6 +8,12 @@
 // when the room sends it back, whichever comes first). An error reply (503:
 // the room has no worker), a connection lost before the reply, or no reply
 // in 10 s marks it not delivered, with a Retry button.
+//
+// With room history on the gateway (the default), joining a room shows its
+// last messages, and a reconnect resumes where the room was: wsgate.js
+// rejoins with since, so what was said meanwhile arrives, once and in order,
+// and a publish in flight is sent again with the same msg_id (the message's
+// own id, also for Retry), so it is stored once.
 import { connect, CloseCodes, ErrorCodes } from "/client/wsgate.js";
 
 const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -19,6 +25,7 @@ const clientId = Math.random().toString(36).slice(2, 10);
 const DELIVERY_TIMEOUT = 10000;
 const SLOW_SEND = 1000; // "Sending…" shows after this long
 const MAX_ITEMS = 500; // messages kept per room
+const HISTORY = 20; // messages shown on joining a room (the gateway keeps up to 100)
 
 const $ = (id) => document.getElementById(id);
 
@@ -232,7 +239,7 @@ function publish(entry) {
   if (!canRetry(entry)) return;
   const attempt = ++entry.tries;
   pending(entry);
-  entry.view.room.publish(entry.payload).then(
+  entry.view.room.publish(entry.payload, { msgId: entry.id }).then(
     (ok) => {
       if (attempt !== entry.tries || !outbox.has(entry.id)) return;
       if (ok.broadcast) delivered(entry);
@@ -424,13 +431,16 @@ function joinRoom(name) {
   }
   if (!view) view = addView(name);
   for (const off of view.off) off();
-  const room = ensureClient().join(name);
+  const room = ensureClient().join(name, joinOptions(view));
   view.room = room;
+  view.earlier = 0;
+  view.joinedOnce = false;
   view.off = [
     room.on("state", (r) => roomState(view, room, r)),
     room.on("message", (m) => {
       if (view.room === room) renderMessage(view, m);
     }),
+    ...historyHooks(view, room),
   ];
   view.state = "joining";
   renderRoomItem(view);
@@ -446,8 +456,9 @@ function roomState(view, room, r) {
       break;
     case "joined":
       view.state = "joined";
-      if (r.rejoin) systemLine(view, `Rejoined #${view.name}: messages sent while you were away are not shown`, "good");
-      else systemLine(view, `Joined #${view.name} as ${chat.name}`, "good");
+      if (r.rejoin && r.resumed) systemLine(view, `Rejoined #${view.name}: caught up on what was said meanwhile`, "good");
+      else if (r.rejoin) systemLine(view, `Rejoined #${view.name}: messages sent while you were away are not shown`, "good");
+      else systemLine(view, `Joined #${view.name} as ${chat.name}${earlierText(view)}`, "good");
       break;
     case "left":
       if (r.byClient && r.code === ErrorCodes.LEFT) return; // leave(): the view is gone
@@ -459,6 +470,44 @@ function roomState(view, room, r) {
   renderRoomItem(view);
   refreshRetry();
   if (view === chat.active) renderHeader();
+}
+
+// ---- history: the last messages on joining, and a resume that lost some ----
+
+// historyHooks marks the messages that come before a room's first join
+// reply (its last messages, from the history) and reports a resume that
+// could not recover everything.
+function historyHooks(view, room) {
+  return [
+    room.on("message", (m) => {
+      if (view.room !== room || room.state !== "joining" || view.joinedOnce) return;
+      const li = view.list.lastElementChild; // the message just shown, if it was
+      if (li && li.classList.contains("msg") && !li.classList.contains("earlier")) {
+        view.earlier++;
+        li.classList.add("earlier");
+        li.querySelector(".time").textContent = "earlier";
+      }
+    }),
+    room.on("state", (r) => {
+      if (r.state === "joined") view.joinedOnce = true;
+    }),
+    room.on("recovery", () => {
+      if (view.room === room) systemLine(view, "Some messages from while you were away are no longer kept: the older ones are missing", "warn");
+    }),
+  ];
+}
+
+// joinOptions: a room's last messages on a first join; "Join again" (the
+// client had closed, or the join was refused) goes on from the last message
+// shown, when there is one, so nothing shows twice.
+function joinOptions(view) {
+  const seq = view.room?.seq;
+  return seq === undefined ? { history: HISTORY } : { since: seq };
+}
+
+function earlierText(view) {
+  if (!view.earlier) return "";
+  return view.earlier === 1 ? " (the last message is above)" : ` (the last ${view.earlier} messages are above)`;
 }
 
 function leaveRoom(view) {

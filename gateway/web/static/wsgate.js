@@ -22,7 +22,7 @@
  *   const lobby = s.join("lobby");                           // a Room, at once
  *   lobby.on("message", (m) => console.log(m.user, m.data)); // {room, data, binary, user, direct}
  *   lobby.on("state", (r) => r.rejoin && reload());          // joining | joined | left
- *   await lobby.publish("hi");                               // {broadcast: true}, or a RoomsError
+ *   await lobby.publish("hi");                               // {broadcast: true, seq}, or a RoomsError
  *   s.on("push", (p) => console.log(p.data));                // pushes to this user
  *   await lobby.leave();
  *
@@ -133,7 +133,7 @@
  * close codes and the confirmation of an accepted socket are the same as
  * above, and so are the client's "state", "close" and "error" events, and
  * url, state, attempts, protocol, open(), retryNow() and close().
- *   join(name)     returns the Room at once (the same one while it is joined;
+ *   join(name, {since, history})  returns the Room at once (the same one while it is joined;
  *                  a new one after leave()). The join goes out now, or once
  *                  connected, and again after every reconnect.
  *   room(name), rooms   the rooms joined or being joined
@@ -148,23 +148,26 @@
  *
  * A Room: name, state, joined (a promise of the first join's result; it
  * rejects with the RoomsError of a refused join, or LEFT / CLOSED),
- * on(type, fn) / off(), publish(data, {timeout}), leave().
- *   "message" {room, data, binary, user, direct}: data is a string, or an
+ * on(type, fn) / off(), publish(data, {timeout, msgId}), leave(); with
+ * history: seq, history({before, limit}) and the "recovery" event (see
+ * "History and resume").
+ *   "message" {room, data, binary, user, direct, seq}: data is a string, or an
  *             ArrayBuffer for binary (sent as b64); user is the sender's user
  *             id, null for anonymous senders; direct is true for a frame the
  *             room worker sent to this member alone (such as a moderation
- *             notice).
- *   "state"   {state, room, ...}: joining {rejoin}; joined {rejoin, result};
+ *             notice); seq only with history.
+ *   "state"   {state, room, ...}: joining {rejoin}; joined {rejoin, resumed, result};
  *             left {byClient, code, reason}. joined with rejoin: true follows
  *             a reconnect: messages sent while the socket was down were
- *             missed, reload what the app shows. left is for good: leave()
+ *             missed, reload what the app shows (unless resumed: true, see
+ *             "History and resume"). left is for good: leave()
  *             (byClient), the join refused (the gateway's code: 400 bad name,
  *             401, 403, 429, 503; a refused rejoin too), or the client closed
  *             (CLOSED). A late "state" listener gets the current state, as
  *             on the client.
  *
  * Commands and their promises. Every command is a text frame
- * {"id":n,"join"|"leave"|"publish":{...}}, ids counting from 1 on each
+ * {"id":n,"join"|"leave"|"publish"|"history":{...}}, ids counting from 1 on each
  * socket; the gateway answers each, in order, with ok or an error code.
  * publish(data) takes a string (sent as "data") or an ArrayBuffer or typed
  * array (sent as "b64", standard base64; a Blob is not taken). It resolves
@@ -202,6 +205,57 @@
  *   queueSize    publishes that may wait for a connection (16)
  *   replyTimeout ms a publish or leave waits for its reply once written
  *                (0: no limit; the gateway answers every command)
+ *   resend       send a publish whose outcome is unknown again, with its
+ *                msg_id, when the gateway keeps history (true; see below)
+ *   resendWindow ms after publish() within which it may be sent again
+ *                (60000; keep it under the gateway's ROOM_DEDUPE_WINDOW, 2m)
+ *
+ * History and resume. When the gateway keeps room history (the room
+ * worker's ROOM_HISTORY_SIZE, on by default), every room message carries a
+ * `seq` that increases within the room, and the client uses it so that a
+ * reconnect loses nothing and repeats nothing:
+ *   - A Room remembers the last seq it got (room.seq: from its messages and
+ *     its join's reply {seq, recovered}). Every rejoin after a reconnect
+ *     asks for what came after it ({"join":{"room":..,"since":seq}}); the
+ *     gateway sends what was missed before the join's reply, then the live
+ *     messages. A room with no seq yet rejoins with join()'s own options.
+ *   - A message whose seq is not above the room's last one is dropped: each
+ *     is delivered once ("message" has its seq, when there is one).
+ *   - The "joined" state says resumed: true when the join asked for since
+ *     and the gateway had everything after it (recovered: true): nothing
+ *     was missed, there is nothing to reload. When some of it was no longer
+ *     kept (recovered: false), the room and then the client emit
+ *     "recovery" {room, recovered: false, since, seq} (seq: the room's last
+ *     seq, where room.seq goes on from, even below since when the room's
+ *     history was reset): reload what the app shows; what was still kept
+ *     has been delivered.
+ *   - join(name, {since, history}): since (a seq, 0 for all that is kept)
+ *     resumes from an app's own record (say, a seq saved across a page
+ *     load); history (0 to 100) delivers the room's last messages before
+ *     the live ones. since wins. Bad values throw a TypeError.
+ *   - Every publish carries a msg_id (publish(data, {msgId}): 1 to 64
+ *     visible ASCII characters; by default a random UUID). Once the client
+ *     has seen a seq (so the gateway stores each msg_id once), a publish in
+ *     flight at a disconnect is not rejected with DISCONNECTED but written
+ *     again, with its msg_id, after the rooms' rejoins on the next socket;
+ *     so is one answered 503 "not stored", after a backoff delay. The gateway
+ *     stores it once and answers with the first one's seq. This holds for
+ *     resendWindow ms after publish(); later, or with resend: false, it
+ *     rejects with DISCONNECTED as without history. Publishes waiting to go
+ *     again count against queueSize; when the client closes for good they
+ *     reject with DISCONNECTED (they were written) and are not in
+ *     "undelivered".
+ *   - history(name, {before, limit}) (also room.history({...})) reads
+ *     stored messages, oldest first: those before seq `before` (default:
+ *     the newest), at most `limit` (1 to 100, default 50). It needs the
+ *     right to join the room, not a join; it resolves with {messages}, each
+ *     as "message" delivers it. Not connected, it waits like a publish; a
+ *     reconnect asks again.
+ * A publish's reply has its seq ({broadcast: true, seq}); it does not move
+ * room.seq, since messages before it may still be on their way.
+ * Without history (ROOM_HISTORY_SIZE=0, or an older gateway) joins answer
+ * {}, messages have no seq, and everything behaves as described above the
+ * section: a rejoin means messages were missed.
  */
 
 /** The client's states. */
@@ -688,18 +742,72 @@ function encodeBody(data) {
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
+// ---- history and resume (issue 14): arguments and msg_ids ----
+
+const isSeq = (v) => Number.isSafeInteger(v) && v >= 0;
+
+// A publish's msg_id: what the gateway takes (visible ASCII, 1 to 64).
+const MSG_ID = /^[\x21-\x7e]{1,64}$/;
+
+// newMsgId is a random msg_id: a UUID, or 32 hex digits where randomUUID is
+// missing (pages not served over https or from localhost).
+function newMsgId() {
+  const c = globalThis.crypto;
+  if (typeof c?.randomUUID === "function") return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (typeof c?.getRandomValues === "function") c.getRandomValues(b);
+  else for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// resumeOptions checks join()'s options: since (a seq, 0 for everything
+// stored) and history (the last 0 to 100 messages).
+function resumeOptions(o) {
+  const r = { seq: undefined, since: undefined, history: undefined };
+  if (o === undefined || o === null) return r;
+  if (!isObject(o)) throw new TypeError("wsgate: join's options are an object");
+  if (o.since !== undefined && o.since !== null) {
+    if (!isSeq(o.since)) throw new TypeError("wsgate: join's since is an integer from 0 up");
+    r.since = o.since;
+  }
+  if (o.history !== undefined && o.history !== null) {
+    if (!Number.isInteger(o.history) || o.history < 0 || o.history > 100) throw new TypeError("wsgate: join's history is an integer from 0 to 100");
+    r.history = o.history;
+  }
+  return r;
+}
+
+// historyArgs checks history()'s options: before (a seq from 1) and limit (1 to 100).
+function historyArgs(o) {
+  if (o === undefined || o === null) return {};
+  if (!isObject(o)) throw new TypeError("wsgate: history's options are an object");
+  const body = {};
+  if (o.before !== undefined && o.before !== null) {
+    if (!isSeq(o.before) || o.before === 0) throw new TypeError("wsgate: history's before is an integer from 1 up");
+    body.before = o.before;
+  }
+  if (o.limit !== undefined && o.limit !== null) {
+    if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 100) throw new TypeError("wsgate: history's limit is an integer from 1 to 100");
+    body.limit = o.limit;
+  }
+  return body;
+}
+
 let roomControl; // set by Room's static block: how a RoomsClient drives its rooms
 
 /**
  * One room of a RoomsClient, from client.join(name). Its "state" events:
  *   joining {rejoin}          the join is on its way (rejoin: after a reconnect)
- *   joined  {rejoin, result}  the gateway answered ok; rejoin: true after a
+  *   joined  {rejoin, resumed, result}  the gateway answered ok; rejoin: true after a
  *                             reconnect, when messages sent in between were
- *                             missed (reload what the app shows)
+ *                             missed (reload what the app shows), unless
+ *                             resumed: true (with history: nothing was missed)
  *   left    {byClient, code, reason}  for good: leave() (byClient), the join
  *                             refused (the gateway's code), or the client closed
  *                             (code 3, CLOSED)
- * and "message" {room, data, binary, user, direct}.
+ * and "message" {room, data, binary, user, direct, seq}; with history,
+ * joined has resumed, and "recovery" {room, recovered: false, since, seq}
+ * says a resume lost messages (see "History and resume" at the top).
  */
 export class Room {
   #name;
@@ -726,8 +834,8 @@ export class Room {
   static {
     roomControl = {
       joining: (room, rejoin) => room.#setState("joining", { rejoin }),
-      joined: (room, result) => {
-        room.#setState("joined", { rejoin: room.#everJoined, result });
+      joined: (room, result, extra) => {
+        room.#setState("joined", { rejoin: room.#everJoined, result, ...extra });
         room.#everJoined = true;
         room.#resolve(result);
       },
@@ -737,6 +845,7 @@ export class Room {
         room.#reject(err);
       },
       deliver: (room, msg) => room.#events.emit("message", msg),
+      emit: (room, type, detail) => room.#events.emit(type, detail), // history: "recovery"
     };
   }
 
@@ -745,7 +854,7 @@ export class Room {
   /** "joining", "joined" or "left". */
   get state() { return this.#state; }
   /**
-   * Resolves with the first join's result ({} today) once the gateway
+   * Resolves with the first join's result ({seq, recovered} with history, else {}) once the gateway
    * answered ok; rejects with a RoomsError when the join was refused or the
    * room left first.
    */
@@ -777,6 +886,20 @@ export class Room {
     return this.#hooks.leave(this);
   }
 
+  // -- history (issue 14): see "History and resume" at the top of the file --
+
+  /**
+   * The seq of the last message of this room the client got (or the join's
+   * seq), which a reconnect resumes from; undefined while unknown (no
+   * history on the gateway, or not joined yet).
+   */
+  get seq() { return this.#hooks.seq(this); }
+
+  /** client.history(room.name, options): this room's stored messages. */
+  history(options = {}) {
+    return this.#hooks.history(this.#name, options);
+  }
+
   #setState(state, detail) {
     this.#state = state;
     this.#events.state({ state, room: this.#name, ...detail });
@@ -800,7 +923,13 @@ export class RoomsClient {
   #hooks = {
     publish: (room, data, options) => this.#publish(room, data, options),
     leave: (room) => this.#leave(room),
+    seq: (room) => this.#resume.get(room)?.seq,
+    history: (name, options) => this.history(name, options),
   };
+  // History and resume (issue 14), see the top of the file.
+  #resume = new WeakMap(); // Room -> {seq, since, history}: what its next join asks for
+  #historyOn = false; // a seq came: the gateway keeps history, so a publish may be sent again
+  #later = new Set(); // publishes waiting to be sent again after a 503 "not stored"
 
   /**
    * @param {string} url the rooms route, e.g. "/ws/rooms"
@@ -808,7 +937,7 @@ export class RoomsClient {
    *   that may wait for a connection), replyTimeout, onPush
    */
   constructor(url, options = {}) {
-    this.#opts = { queueSize: 16, replyTimeout: 0, autoConnect: true, ...options };
+    this.#opts = { queueSize: 16, replyTimeout: 0, autoConnect: true, resend: true, resendWindow: 60000, ...options };
     const own = ["onState", "onMessage", "onClose", "onError", "onUndelivered", "onPush"];
     const conn = { ...options, queueSize: 0, autoConnect: false };
     for (const key of own) delete conn[key];
@@ -875,11 +1004,13 @@ export class RoomsClient {
    * The join is sent now, or once connected, and again after every
    * reconnect. A name the gateway refuses ends the room with its code (400).
    */
-  join(name) {
+  join(name, options) {
     if (typeof name !== "string") throw new TypeError("wsgate: a room name is a string");
     let room = this.#rooms.get(name);
     if (room) return room;
+    const resume = resumeOptions(options);
     room = new Room(name, this.#hooks);
+    this.#resume.set(room, resume);
     if (this.#conn.state === State.CLOSED) {
       roomControl.left(room, new RoomsError(ErrorCodes.CLOSED, "client closed", "join", name), false);
       return room;
@@ -891,12 +1022,17 @@ export class RoomsClient {
   }
 
   #joinCommand(room) {
+    const body = this.#joinBody(room);
     return {
       op: "join",
       room,
+      body,
       resolve: (result) => {
         // Left while the join was on its way: leave() already settled it.
-        if (this.#rooms.get(room.name) === room) roomControl.joined(room, result);
+        if (this.#rooms.get(room.name) !== room) return;
+        const resumed = this.#onJoined(room, body, result);
+        roomControl.joined(room, result, { resumed });
+        if (body.since !== undefined && result.recovered === false) this.#recovery(room, body.since, result.seq);
       },
       reject: (err) => {
         if (this.#rooms.get(room.name) !== room) return;
@@ -917,9 +1053,15 @@ export class RoomsClient {
     if (this.#rooms.get(room.name) !== room) {
       return this.#conn.state === State.CLOSED ? fail(ErrorCodes.CLOSED, "client closed") : fail(ErrorCodes.LEFT, "room left");
     }
+    const msgId = options?.msgId ?? newMsgId();
+    if (typeof msgId !== "string" || !MSG_ID.test(msgId)) {
+      return Promise.reject(new TypeError("wsgate: a msgId is 1 to 64 visible ASCII characters"));
+    }
+    body.msg_id = msgId;
     const timeout = options?.timeout ?? this.#opts.replyTimeout;
     return new Promise((resolve, reject) => {
-      const cmd = { op: "publish", room, body, data, timeout, resolve, reject };
+      const deadline = Date.now() + this.#opts.resendWindow;
+      const cmd = { op: "publish", room, body, data, timeout, resolve, reject, deadline, tries: 0 };
       if (this.#open) this.#write(cmd);
       else if (this.#queue.length < this.#opts.queueSize) this.#queue.push(cmd);
       else reject(new RoomsError(ErrorCodes.QUEUE_FULL, "send queue full", "publish", room.name));
@@ -935,6 +1077,7 @@ export class RoomsClient {
       this.#settle(cmd, left(cmd.op));
       return false;
     });
+    this.#dropLater(room, left("publish"));
     roomControl.left(room, left("join"), true);
     // Not connected: the next socket simply does not join it.
     if (!this.#open) return Promise.resolve({});
@@ -947,6 +1090,7 @@ export class RoomsClient {
   #write(cmd) {
     cmd.id = this.#nextId++;
     cmd.done = false;
+    cmd.written = true;
     this.#inflight.push(cmd);
     const frame = JSON.stringify({ id: cmd.id, [cmd.op]: { room: cmd.room.name, ...cmd.body } });
     // A failed write reports "error"; the close that follows settles cmd.
@@ -976,7 +1120,7 @@ export class RoomsClient {
       for (const room of this.#rooms.values()) this.#write(this.#joinCommand(room));
       const queued = this.#queue;
       this.#queue = [];
-      for (const cmd of queued) this.#write(cmd);
+      for (const cmd of queued) if (!this.#expired(cmd)) this.#write(cmd);
     } else if (wasOpen) {
       this.#disconnected(s.state !== State.CLOSED);
     }
@@ -988,14 +1132,18 @@ export class RoomsClient {
   #disconnected(willRejoin) {
     const cmds = this.#inflight;
     this.#inflight = [];
+    const again = [];
     for (const cmd of cmds) {
-      if (cmd.op === "publish") {
+      if (this.#takeBack(cmd, willRejoin)) {
+        if (!cmd.done) again.push(cmd);
+      } else if (cmd.op === "publish") {
         this.#settle(cmd, new RoomsError(ErrorCodes.DISCONNECTED, "connection closed before the reply", "publish", cmd.room.name));
       } else if (cmd.op === "leave") {
         this.#settle(cmd, null, {}); // a new socket does not have the room
       }
       // A join stays wanted: the next socket joins the room again.
     }
+    this.#queue.unshift(...again); // first on the next socket, after the joins
     if (!willRejoin) return;
     for (const room of this.#rooms.values()) {
       if (room.state === "joined") roomControl.joining(room, true);
@@ -1006,15 +1154,18 @@ export class RoomsClient {
   #closed(s) {
     const queued = this.#queue;
     this.#queue = [];
-    if (queued.length > 0) {
+    // Publishes never written come back; one written before may have been stored.
+    const unsent = queued.filter((cmd) => cmd.op === "publish" && !cmd.written);
+    if (unsent.length > 0) {
       this.#events.emit("undelivered", {
-        publishes: queued.map((cmd) => ({ room: cmd.room.name, data: cmd.data })),
+        publishes: unsent.map((cmd) => ({ room: cmd.room.name, data: cmd.data })),
         code: s.code,
         reason: s.reason,
       });
     }
     const why = `client closed (${s.code}${s.reason ? " " + s.reason : ""})`;
-    for (const cmd of queued) this.#settle(cmd, new RoomsError(ErrorCodes.CLOSED, why, cmd.op, cmd.room.name));
+    for (const cmd of queued) this.#settle(cmd, new RoomsError(cmd.written ? ErrorCodes.DISCONNECTED : ErrorCodes.CLOSED, why, cmd.op, cmd.room.name));
+    this.#dropLater(null, (cmd) => new RoomsError(ErrorCodes.DISCONNECTED, why, cmd.op, cmd.room.name));
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
     for (const room of rooms) roomControl.left(room, new RoomsError(ErrorCodes.CLOSED, why, "join", room.name), !!s.byClient);
@@ -1057,9 +1208,12 @@ export class RoomsClient {
     if (isObject(m.error)) {
       const code = Number.isInteger(m.error.code) ? m.error.code : 0;
       const reason = typeof m.error.reason === "string" ? m.error.reason : "";
+      if (this.#retryLater(cmd, code, reason)) return;
       this.#settle(cmd, new RoomsError(code, reason, cmd.op, cmd.room.name));
     } else {
-      this.#settle(cmd, null, isObject(m.ok) ? m.ok : {});
+      const ok = isObject(m.ok) ? m.ok : {};
+      if (isSeq(ok.seq)) this.#historyOn = true;
+      this.#settle(cmd, null, ok);
     }
   }
 
@@ -1084,9 +1238,152 @@ export class RoomsClient {
     if (!room) return; // left: its last messages may still arrive
     const body = this.#body(m); // null: not a message (a kind this client does not know)
     if (!body) return;
+    if (!this.#fresh(room, m.seq)) return; // had it already: a resume repeats nothing
     const msg = { room: m.room, ...body, user: typeof m.user === "string" ? m.user : null, direct: m.direct === true };
+    if (isSeq(m.seq)) msg.seq = m.seq;
     roomControl.deliver(room, msg);
     this.#events.emit("message", msg);
+  }
+
+  // ---- history and resume (issue 14) ----
+
+  /**
+   * Reads a room's stored messages, oldest first: those before seq
+   * options.before (default: the newest), at most options.limit (1 to 100,
+   * default 50). Needs no join, only the right to join. Resolves with
+   * {messages: [{room, data, binary, user, direct, seq}]} (empty when the
+   * gateway keeps no history); rejects with a RoomsError. While not
+   * connected it waits in the publish queue; a reconnect sends it again.
+   */
+  history(name, options = {}) {
+    if (typeof name !== "string") return Promise.reject(new TypeError("wsgate: a room name is a string"));
+    let body;
+    try {
+      body = historyArgs(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#conn.state === State.CLOSED) return Promise.reject(new RoomsError(ErrorCodes.CLOSED, "client closed", "history", name));
+    const timeout = options?.timeout ?? this.#opts.replyTimeout;
+    return new Promise((resolve, reject) => {
+      const done = (ok) => {
+        const list = Array.isArray(ok.messages) ? ok.messages : [];
+        resolve({ ...ok, messages: list.map((m) => this.#stored(m)).filter((m) => m !== null) });
+      };
+      const cmd = { op: "history", room: { name }, body, timeout, resolve: done, reject };
+      if (this.#open) this.#write(cmd);
+      else if (this.#queue.length < this.#opts.queueSize) this.#queue.push(cmd);
+      else reject(new RoomsError(ErrorCodes.QUEUE_FULL, "send queue full", "history", name));
+    });
+  }
+
+  // stored turns a message of a history reply into what "message" delivers.
+  #stored(m) {
+    if (!isObject(m) || typeof m.room !== "string") return null;
+    const body = this.#body(m);
+    if (!body) return null;
+    const msg = { room: m.room, ...body, user: typeof m.user === "string" ? m.user : null, direct: m.direct === true };
+    if (isSeq(m.seq)) msg.seq = m.seq;
+    return msg;
+  }
+
+  // joinBody is what a join asks for: to resume after the last seq the
+  // room got, else what join() was given (since wins over history).
+  #joinBody(room) {
+    const r = this.#resume.get(room);
+    if (r.seq !== undefined) return { since: r.seq };
+    if (r.since !== undefined) return { since: r.since };
+    if (r.history !== undefined) return { history: r.history };
+    return {};
+  }
+
+  // onJoined notes the join's seq; true when the join resumed with nothing lost.
+  #onJoined(room, body, result) {
+    if (isSeq(result.seq)) {
+      this.#historyOn = true;
+      const r = this.#resume.get(room);
+      // The reply's seq is at or past every message before it. Below since
+      // only when the room's history was reset (its stream recreated): then
+      // it is where the room stands, and recovered is false.
+      if (r.seq === undefined || result.seq > r.seq || result.recovered === false) r.seq = result.seq;
+    }
+    return body.since !== undefined && result.recovered === true;
+  }
+
+  // fresh says whether a room message is new, and notes its seq: one with a
+  // seq up to the last one the room got is a repeat. No seq: no history.
+  #fresh(room, seq) {
+    if (!isSeq(seq)) return true;
+    this.#historyOn = true;
+    const r = this.#resume.get(room);
+    if (r.seq !== undefined && seq <= r.seq) return false;
+    r.seq = seq;
+    return true;
+  }
+
+  #recovery(room, since, seq) {
+    const detail = { room: room.name, recovered: false, since, seq: isSeq(seq) ? seq : undefined };
+    roomControl.emit(room, "recovery", detail);
+    this.#events.emit("recovery", detail);
+  }
+
+  // canResend: a publish whose outcome is unknown may go again, with its
+  // msg_id, when the gateway keeps history (it stores a msg_id once), within
+  // resendWindow of the publish (inside the gateway's ROOM_DEDUPE_WINDOW),
+  // to a room still wanted.
+  #canResend(cmd) {
+    return this.#opts.resend !== false && this.#historyOn && Date.now() < cmd.deadline && this.#rooms.get(cmd.room.name) === cmd.room;
+  }
+
+  // takeBack handles a command the closed socket carried that history lets
+  // go again on the next socket (then it is not settled): a publish that
+  // canResend, a history command (read-only); true when it handled it.
+  #takeBack(cmd, willRejoin) {
+    if (cmd.op === "history") {
+      if (!willRejoin) this.#settle(cmd, new RoomsError(ErrorCodes.DISCONNECTED, "connection closed before the reply", "history", cmd.room.name));
+    } else if (!(cmd.op === "publish" && willRejoin && this.#canResend(cmd))) {
+      return false;
+    }
+    clearTimeout(cmd.timer);
+    cmd.timer = null;
+    return true;
+  }
+
+  // retryLater sends a publish the gateway could not store (503 "not
+  // stored": perhaps stored, perhaps not) again, with its msg_id, after a
+  // backoff delay; true when it will.
+  #retryLater(cmd, code, reason) {
+    if (cmd.op !== "publish" || code !== ErrorCodes.UNAVAILABLE || reason !== "not stored") return false;
+    this.#historyOn = true; // only a gateway with history stores
+    if (!this.#canResend(cmd)) return false;
+    clearTimeout(cmd.timer);
+    const delay = backoffDelay(cmd.tries++, this.#opts.baseDelay ?? 500, this.#opts.maxDelay ?? 30000);
+    this.#later.add(cmd);
+    cmd.timer = setTimeout(() => {
+      this.#later.delete(cmd);
+      cmd.timer = null;
+      if (this.#open) this.#write(cmd);
+      else this.#queue.unshift(cmd);
+    }, delay);
+    return true;
+  }
+
+  // expired settles a publish waiting to go again once resendWindow passed:
+  // past the gateway's dedupe window, it could be stored twice.
+  #expired(cmd) {
+    if (!(cmd.op === "publish" && cmd.written && Date.now() >= cmd.deadline)) return false;
+    this.#settle(cmd, new RoomsError(ErrorCodes.DISCONNECTED, "connection closed before the reply", "publish", cmd.room.name));
+    return true;
+  }
+
+  // dropLater settles the publishes waiting to be sent again, of room (or
+  // all, for null), with error(cmd).
+  #dropLater(room, error) {
+    for (const cmd of [...this.#later]) {
+      if (room !== null && cmd.room !== room) continue;
+      this.#later.delete(cmd);
+      this.#settle(cmd, typeof error === "function" ? error(cmd) : error);
+    }
   }
 }
 
