@@ -76,6 +76,7 @@ type Session struct {
 	id, user string // the connection's id and user (empty: anonymous)
 	rooms    Rooms
 	auth     Authorizer
+	pres     presenceState // presence.go
 
 	// Reader only: what the client joined, and the headers of its publish
 	// requests.
@@ -130,6 +131,8 @@ func (s *Session) Frame(typ int, data []byte) {
 		s.fail(cmd, s.leave(cmd))
 	case roomsproto.Publish:
 		s.fail(cmd, s.publish(cmd))
+	case roomsproto.Presence:
+		s.fail(cmd, s.presence(cmd))
 	}
 }
 
@@ -166,6 +169,10 @@ func (s *Session) join(cmd roomsproto.Command) error {
 		s.cfg.Log.Warn("rooms: join failed", "conn", s.id, "room", cmd.Room, "err", err)
 		return roomsproto.ErrUnavailable
 	}
+	if err := s.presenceJoin(cmd); err != nil {
+		s.rooms.Leave(m.out)
+		return err
+	}
 	if s.joined == nil {
 		s.joined = map[string]*membership{}
 	}
@@ -180,6 +187,7 @@ func (s *Session) leave(cmd roomsproto.Command) error {
 		return roomsproto.ErrNotJoined
 	}
 	s.rooms.Leave(m.out)
+	s.presenceLeave(cmd.Room)
 	delete(s.joined, cmd.Room)
 	s.answer(roomsproto.AppendOK(nil, cmd.ID), "leave", 200)
 	return nil
@@ -189,6 +197,7 @@ func (s *Session) leave(cmd roomsproto.Command) error {
 func (s *Session) End() {
 	for room, m := range s.joined {
 		s.rooms.Leave(m.out)
+		s.presenceLeave(room)
 		delete(s.joined, room)
 	}
 	s.mu.Lock()

@@ -48,6 +48,7 @@ const (
 	Join Op = iota + 1
 	Leave
 	Publish
+	Presence // who is in a room (presence.go)
 )
 
 func (o Op) String() string {
@@ -58,6 +59,8 @@ func (o Op) String() string {
 		return "leave"
 	case Publish:
 		return "publish"
+	case Presence:
+		return "presence"
 	}
 	return "unknown"
 }
@@ -80,6 +83,9 @@ type Command struct {
 	// Binary is true for a publish given as b64: raw members receive it as
 	// a binary frame (Wsgw-Frame: binary), protocol members as b64.
 	Binary bool
+	// Presence is a join's "presence": true, asking for the room's
+	// presence events.
+	Presence bool
 }
 
 // Parse reads one client frame. On failure the error is an *Error with
@@ -137,6 +143,8 @@ func Parse(frame []byte) (Command, error) {
 			op = Leave
 		case "publish":
 			op = Publish
+		case "presence":
+			op = Presence
 		default:
 			continue
 		}
@@ -177,7 +185,7 @@ func (c *Command) parseArgs(raw []byte) *Error {
 		return badRequest(c.Op.String() + " must be an object")
 	}
 	s := scanner{b: raw, i: 1}
-	var room, data, b64 []byte
+	var room, data, b64, presence []byte
 	for {
 		key, val, ok := s.member()
 		if !ok {
@@ -195,6 +203,8 @@ func (c *Command) parseArgs(raw []byte) *Error {
 			slot = &data
 		case "b64":
 			slot = &b64
+		case "presence":
+			slot = &presence
 		default:
 			continue
 		}
@@ -211,6 +221,15 @@ func (c *Command) parseArgs(raw []byte) *Error {
 		return badRequest("bad room name")
 	}
 	c.Room = string(r)
+	if c.Op == Join && presence != nil {
+		switch string(presence) {
+		case "true":
+			c.Presence = true
+		case "false":
+		default:
+			return badRequest("presence must be true or false")
+		}
+	}
 	if c.Op != Publish {
 		return nil // data or b64 on join or leave: unknown there, ignored
 	}
