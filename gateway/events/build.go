@@ -9,11 +9,14 @@ import (
 	"github.com/wsgate/wsgate/shared/contract"
 )
 
-// Headers of the presence bucket's writes: a key-value delete is a message
-// with KV-Operation DEL, as the NATS key-value client writes it.
+// Headers of the presence bucket's writes: a key is deleted with a purge
+// marker, as the NATS key-value client writes one (KV-Operation PURGE, a
+// subject rollup), that expires after contract.PresenceMarkerTTL.
 const (
 	kvOperation = "KV-Operation"
-	kvDelete    = "DEL"
+	kvPurge     = "PURGE"
+	rollup      = "Nats-Rollup"
+	msgTTL      = "Nats-TTL"
 )
 
 // EventMsg is ev as its message on wsgw.events.<kind>, with its id as
@@ -42,7 +45,8 @@ func Put(key, id string, v any) *nats.Msg {
 func Delete(key, id string) *nats.Msg {
 	return &nats.Msg{
 		Subject: "$KV." + contract.PresenceBucket + "." + key,
-		Header:  nats.Header{nats.MsgIdHdr: {id + ".kv"}, kvOperation: {kvDelete}},
+		Header: nats.Header{nats.MsgIdHdr: {id + ".kv"}, kvOperation: {kvPurge}, rollup: {"sub"},
+			msgTTL: {contract.PresenceMarkerTTL.String()}},
 	}
 }
 

@@ -56,7 +56,7 @@ func (h *Heart) Stop() {
 	if h.kv != nil && h.rev != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_ = h.kv.Delete(ctx, contract.PresenceGatewayKey(h.gateway), jetstream.LastRevision(h.rev))
+		_ = h.kv.Purge(ctx, contract.PresenceGatewayKey(h.gateway), jetstream.LastRevision(h.rev), jetstream.PurgeTTL(contract.PresenceMarkerTTL))
 	}
 }
 

@@ -32,6 +32,12 @@ const (
 	// PresenceEventWildcard matches every room's presence events.
 	PresenceEventWildcard = PresenceEventPrefix + ".*"
 
+	// PresenceMarkerTTL is how long the bucket keeps the marker of a
+	// deleted key (a purge with Nats-TTL): long enough for every presence
+	// worker to see it, short enough that a churn of connections leaves
+	// nothing behind.
+	PresenceMarkerTTL = 30 * time.Minute
+
 	// DefaultPresenceTTL is PRESENCE_TTL's default.
 	DefaultPresenceTTL = 15 * time.Second
 )
