@@ -20,6 +20,7 @@ type Received struct {
 	User   string          `json:"user"`
 	Direct bool            `json:"direct"`
 	Push   *Pushed         `json:"push"`
+	Event  string          `json:"event"` // a presence event: join or leave
 }
 
 // Pushed is a push's body.
