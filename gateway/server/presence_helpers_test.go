@@ -71,7 +71,7 @@ func streamEvents(t testing.TB, nc *nats.Conn) []contract.Event {
 		t.Fatal(err)
 	}
 	for uint64(len(out)) < info.State.Msgs {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(info.State.Msgs-uint64(len(out)), 1000)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
