@@ -124,6 +124,7 @@ func (o *Outbox) run() {
 			if o.held != nil {
 				n++
 			}
+			o.pending.Add(-int64(n))
 			if o.opts.Dropped != nil {
 				o.opts.Dropped(n)
 			}
