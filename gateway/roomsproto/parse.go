@@ -9,6 +9,8 @@
 //	{"id":2,"leave":{"room":"lobby"}}
 //	{"id":3,"publish":{"room":"lobby","data":"hello"}}
 //	{"id":4,"publish":{"room":"lobby","b64":"AAEC"}}
+//	{"id":5,"join":{"room":"lobby","presence":true}}
+//	{"id":6,"presence":{"room":"lobby"}}
 //
 // Gateway → client, one JSON object per line, several lines (joined with
 // '\n') possibly in one text frame:
@@ -98,8 +100,9 @@ type Command struct {
 // disagree on which one wins); null counts as absent. Unknown members are
 // ignored, at the top and inside commands, so clients may send fields a
 // newer gateway understands. "id" is an integer written in plain digits,
-// 1..MaxID. Exactly one of join, leave, publish, an object with a valid
-// "room"; a publish has exactly one of "data" (a string) and "b64"
+// 1..MaxID. Exactly one of join, leave, publish, presence, an object with
+// a valid "room" (a join's "presence", when given, is true or false); a
+// publish has exactly one of "data" (a string) and "b64"
 // (standard base64 in canonical form: padded, unused bits zero, no line
 // breaks). Parse does not bound the frame's size: the caller does
 // (GATEWAY_MAX_MESSAGE_BYTES), and a body is never larger than its frame.
