@@ -91,6 +91,7 @@ type Conn struct {
 	bytesIn, bytesOut   atomic.Uint64
 	sentCode, peerCode  atomic.Int32 // close codes that went out and came in
 	slowClosed          atomic.Bool  // closed as a slow consumer
+	peerFirst           atomic.Bool  // the peer's close frame came before any of the gateway's
 }
 
 type frame struct {
@@ -347,7 +348,8 @@ type Stats struct {
 	// sent none, the one the peer sent; 0 when no close frame went either
 	// way (1005: a close frame without a code).
 	CloseCode int
-	// Sent is true when CloseCode is the gateway's own close frame's.
+	// Sent is true when the gateway closed first: its close frame went out
+	// before any came from the peer (not as an answer to the peer's).
 	Sent bool
 	// SlowConsumer is true when the gateway closed it for reading too slowly.
 	SlowConsumer bool
@@ -361,5 +363,5 @@ func (c *Conn) Stats() Stats {
 	}
 	return Stats{FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn.Load(),
 		BytesOut: c.bytesOut.Load(), Writes: c.writes.Load(), CloseCode: int(code),
-		Sent: c.sentCode.Load() != 0, SlowConsumer: c.slowClosed.Load()}
+		Sent: c.sentCode.Load() != 0 && !c.peerFirst.Load(), SlowConsumer: c.slowClosed.Load()}
 }

@@ -21,14 +21,26 @@ func (c *rc) who(room string) contract.PresenceAnswer {
 	return a
 }
 
-// whoIs polls presence until it equals want (users sorted by id).
+// whoIs polls presence until it equals want (users sorted by id); a 503
+// (no presence worker yet) counts as not yet.
 func (c *rc) whoIs(room string, want contract.PresenceAnswer) {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
+	c.whoIsWithin(room, want, within)
+}
+
+func (c *rc) whoIsWithin(room string, want contract.PresenceAnswer, d time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
-		got := c.who(room)
-		if slices.Equal(got.Users, want.Users) && got.Anonymous == want.Anonymous {
-			return
+		var got contract.PresenceAnswer
+		ok, e := c.result(c.cmd("presence", map[string]string{"room": room}))
+		if e == nil {
+			_ = json.Unmarshal(ok, &got)
+			if slices.Equal(got.Users, want.Users) && got.Anonymous == want.Anonymous {
+				return
+			}
+		} else if e.Code != 503 {
+			c.t.Fatalf("presence of %s: error %d %s", room, e.Code, e.Reason)
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("presence of %s: %+v, want %+v", room, got, want)

@@ -27,6 +27,8 @@ type Worker struct {
 	state *State
 	live  bool // the watch delivered every value that existed at its start
 
+	rewatch chan struct{} // the view is read again from the bucket (after a reconnection)
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -39,7 +41,7 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config, version string, log *
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{nc: nc, js: js, cfg: cfg, log: log, state: NewState(cfg.TTL)}
+	w := &Worker{nc: nc, js: js, cfg: cfg, log: log, state: NewState(cfg.TTL), rewatch: make(chan struct{}, 1)}
 	var kv jetstream.KeyValue
 	for {
 		if kv, err = w.setup(ctx); err == nil {
@@ -54,13 +56,8 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config, version string, log *
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	watch, err := kv.WatchAll(rctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
 	w.wg.Add(2)
-	go w.follow(rctx, watch)
+	go w.follow(rctx, kv)
 	go w.sweep(rctx, kv)
 	w.svc, err = micro.AddService(nc, micro.Config{
 		Name:        "presence",
@@ -119,18 +116,46 @@ func (w *Worker) setup(ctx context.Context) (jetstream.KeyValue, error) {
 }
 
 // follow applies the bucket's changes in its order. Notices go out only
-// for changes after the values that existed at the start (those are the
-// view, not news).
-func (w *Worker) follow(ctx context.Context, watch jetstream.KeyWatcher) {
+// for changes after the values that existed at the start of a watch (those
+// are the view, not news). After a reconnection to NATS the view is read
+// again from the bucket: a watch's consumer may not survive a server
+// restart, and the bucket is the truth.
+func (w *Worker) follow(ctx context.Context, kv jetstream.KeyValue) {
 	defer w.wg.Done()
-	defer func() { _ = watch.Stop() }()
+	for {
+		watch, err := kv.WatchAll(ctx)
+		if err != nil {
+			w.log.Warn("presence: cannot watch the bucket yet", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		w.mu.Lock()
+		w.state, w.live = NewState(w.cfg.TTL), false
+		w.mu.Unlock()
+		again := w.apply(ctx, watch)
+		_ = watch.Stop()
+		if !again {
+			return
+		}
+	}
+}
+
+// apply runs one watch until ctx ends (false) or the view must be read
+// again (true).
+func (w *Worker) apply(ctx context.Context, watch jetstream.KeyWatcher) bool {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
+		case <-w.rewatch:
+			return true
 		case e, ok := <-watch.Updates():
 			if !ok {
-				return
+				return true
 			}
 			if e == nil {
 				w.mu.Lock()
@@ -196,6 +221,10 @@ func (w *Worker) sweep(ctx context.Context, kv jetstream.KeyValue) {
 		if r := w.nc.Stats().Reconnects; r != reconnects {
 			reconnects = r
 			w.state.Reset(now)
+			select {
+			case w.rewatch <- struct{}{}:
+			default:
+			}
 		}
 		var due []string
 		if w.live {
