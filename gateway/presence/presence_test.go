@@ -122,7 +122,7 @@ func TestWatchersDropCopiesAndBadNotices(t *testing.T) {
 	rm := w.rooms["lobby"]
 	for _, body := range []string{
 		`{"event":"join","user":"bob","rev":5}`,
-		`{"event":"join","user":"bob","rev":5}`, // the other instance's copy
+		`{"event":"join","user":"bob","rev":5}`,  // the other instance's copy
 		`{"event":"leave","user":"bob","rev":3}`, // stale
 		`{"event":"part","user":"bob","rev":9}`,  // unknown event
 		`{"event":"join","user":" bob","rev":9}`, // not a valid user id
