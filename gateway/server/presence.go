@@ -88,14 +88,15 @@ func (g *Gateway) reason(s *session, st client.Stats) string {
 		return contract.ReasonGatewayLost
 	case st.SlowConsumer:
 		return contract.ReasonSlowConsumer
+	case g.stopping() && (!st.Sent || st.CloseCode == contract.CloseGoingAway):
+		// Closed by the drain (1001), or cut when its window ended.
+		return contract.ReasonDrain
 	case !st.Sent:
 		return contract.ReasonClient // its close frame, or its connection dropped or went silent
 	case st.CloseCode == contract.CloseTokenExpired:
 		return contract.ReasonExpired
 	case st.CloseCode == contract.CloseRevoked:
 		return contract.ReasonRevoked
-	case st.CloseCode == contract.CloseGoingAway && g.stopping():
-		return contract.ReasonDrain
 	}
 	return contract.ReasonServer
 }
