@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -183,6 +184,34 @@ func TestLifecycleEvents(t *testing.T) {
 	for conn, w := range want {
 		if reasons[conn] != w {
 			t.Errorf("conn %s: reason %q, want %q", conn, reasons[conn], w)
+		}
+	}
+}
+
+// A gateway that shuts down publishes its connections' disconnects
+// (reason drain) before it goes; a credential that expires is "expired".
+func TestDrainAndExpiryEvents(t *testing.T) {
+	_, url := startNATS(t)
+	worker(t, url, "auth")
+	presenceWorker(t, url, 2*time.Second)
+	g := gateway(t, url)
+	short := dial(t, g.url+"/ws/room/lobby", bearer(token(t, "eve", 1500*time.Millisecond, nil)))
+	if code := closeCode(t, short, 5*time.Second); code != contract.CloseTokenExpired {
+		t.Fatalf("expiry: %d", code)
+	}
+	dial(t, g.url+"/ws/room/lobby", nil)
+	r := dialRooms(t, g.url, nil)
+	r.join("hall")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.Shutdown(ctx)
+	nc := natsConn(t, url)
+	evs := streamEvents(t, nc) // all in: Shutdown waits for the outbox
+	reasons := pairing(t, evs)
+	want := map[string]string{"1": contract.ReasonExpired, "2": contract.ReasonDrain, "3": contract.ReasonDrain}
+	for conn, w := range want {
+		if reasons[conn] != w {
+			t.Errorf("conn %s: %q, want %q (%v)", conn, reasons[conn], w, reasons)
 		}
 	}
 }

@@ -2,6 +2,9 @@ package presence
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/wsgate/wsgate/shared/contract"
@@ -39,9 +42,13 @@ func FromEnv() (Config, error) {
 	errs = append(errs, err)
 	c.EventsMaxAge, err = env.Duration("EVENTS_MAX_AGE", c.EventsMaxAge)
 	errs = append(errs, err)
-	mb, err := env.Int("EVENTS_MAX_BYTES", int(c.EventsMaxBytes))
-	errs = append(errs, err)
-	c.EventsMaxBytes = int64(mb)
+	if v := os.Getenv("EVENTS_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("EVENTS_MAX_BYTES: %q is not an integer", v))
+		}
+		c.EventsMaxBytes = n
+	}
 	c.EventsReplicas, err = env.Int("EVENTS_REPLICAS", c.EventsReplicas)
 	errs = append(errs, err)
 	c.EventsDuplicates, err = env.Duration("EVENTS_DUPLICATE_WINDOW", c.EventsDuplicates)
