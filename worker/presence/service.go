@@ -254,6 +254,9 @@ func (w *Worker) declare(ctx context.Context, kv jetstream.KeyValue, id string) 
 			return // another instance did, or it beat again
 		}
 	}
+	if len(members)+len(conns) == 0 {
+		return // only its heartbeat key, gone now
+	}
 	w.log.Warn("presence: gateway lost; emitting its leaves and disconnects", "gateway", id,
 		"memberships", len(members), "connections", len(conns))
 	now := time.Now().UTC().Format(time.RFC3339Nano)

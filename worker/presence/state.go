@@ -194,14 +194,15 @@ func (s *State) Reset(now time.Time) {
 	}
 }
 
-// Due lists the gateways to declare lost at now: they hold connections or
-// memberships, and nothing was heard from them for half their TTL (so the
-// events go out within their TTL of their death) and they were not
-// declared in the last half TTL.
+// Due lists the gateways to declare lost at now: nothing was heard from
+// them for half their TTL (so the events go out within their TTL of their
+// death), they were not declared in the last half TTL, and they hold
+// connections or memberships, or at least their heartbeat key (a dead
+// gateway that held nothing still leaves a key to remove).
 func (s *State) Due(now time.Time) []string {
 	var out []string
 	for id, g := range s.gateways {
-		if len(g.conns)+len(g.members) == 0 {
+		if len(g.conns)+len(g.members) == 0 && !g.alive {
 			continue
 		}
 		half := g.ttl / 2

@@ -78,7 +78,7 @@ func TestStateDeclaresSilentGateways(t *testing.T) {
 	s.Apply("g.G1", false, beat(2*time.Second), 1, t0)
 	s.Apply("c.G1.1", false, val("alice"), 2, t0)
 	s.Apply("m.lobby.G1.1", false, val("alice"), 3, t0)
-	s.Apply("g.G2", false, beat(2*time.Second), 4, t0) // beats, holds nothing
+	s.Apply("g.G2", false, beat(2*time.Second), 4, t0.Add(time.Second)) // beats later, holds nothing
 	if due := s.Due(t0.Add(time.Second)); len(due) != 0 {
 		t.Fatalf("due after half its TTL: %v", due)
 	}
@@ -100,6 +100,10 @@ func TestStateDeclaresSilentGateways(t *testing.T) {
 	s.Apply("c.G1.1", true, nil, 7, at)
 	if _, ok := s.gateways["G1"]; ok {
 		t.Fatal("a gone gateway is still known")
+	}
+	// A silent gateway that holds nothing is due too: its key goes.
+	if due := s.Due(t0.Add(2100 * time.Millisecond)); !slices.Equal(due, []string{"G2"}) {
+		t.Fatalf("silent empty gateway: %v", due)
 	}
 	// A view cut off from NATS gives every gateway its grace again.
 	s.Apply("c.G2.1", false, val(""), 8, t0)
