@@ -21,7 +21,7 @@ func TestPresenceWorkerRestart(t *testing.T) {
 	worker(t, url, "auth")
 	worker(t, url, "room")
 	stop := presenceWorker(t, url, 2*time.Second)
-	g := gateway(t, url, presenceTTL(2*time.Second))
+	g := gateway(t, url)
 
 	alice := dialRooms(t, g.url, bearer("secret"))
 	alice.join("lobby")
@@ -94,7 +94,8 @@ func TestGatewayDeclaredLostFencesItself(t *testing.T) {
 	presenceWorker(t, url, time.Second)
 	proxy := natstest.NewProxy(t, ns.Addr().String())
 	g := gateway(t, proxy.URL(), presenceTTL(time.Second))
-	watcher := dialRooms(t, gateway(t, url, presenceTTL(time.Second)).url, nil)
+	// The watcher's gateway has the default TTL: only the frozen one is lost.
+	watcher := dialRooms(t, gateway(t, url).url, nil)
 	watcher.join("lobby")
 	eventually(t, within, "the gateway ready", g.Ready)
 	held := dial(t, g.url+"/ws/room/lobby", nil)

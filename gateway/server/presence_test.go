@@ -73,8 +73,8 @@ func TestPresenceAcrossGateways(t *testing.T) {
 	worker(t, url, "auth")
 	worker(t, url, "room")
 	presenceWorker(t, url, 2*time.Second)
-	g1 := gateway(t, url, presenceTTL(2*time.Second))
-	g2 := gateway(t, url, presenceTTL(2*time.Second))
+	g1 := gateway(t, url) // PRESENCE_TTL 15s: a loaded machine's pauses are no loss
+	g2 := gateway(t, url)
 
 	alice := dialRooms(t, g1.url, bearer("secret"))
 	alice.ok("join", map[string]any{"room": "lobby", "presence": true})
