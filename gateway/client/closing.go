@@ -40,6 +40,9 @@ func (c *Conn) sendClose(payload []byte, code int, deadline time.Time) error {
 // (gorilla's default handler does the same, without telling the gateway).
 func (c *Conn) onClose(code int, _ string) error {
 	c.peerCode.CompareAndSwap(0, int32(code))
+	if c.sentCode.Load() == 0 {
+		c.peerFirst.Store(true) // the close this sends is an answer
+	}
 	payload := []byte{} // no code came, none goes back
 	if code != websocket.CloseNoStatusReceived {
 		payload = wsclose.New(code, "").Payload()

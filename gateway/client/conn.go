@@ -90,6 +90,8 @@ type Conn struct {
 	writes              atomic.Uint64 // batches written to the socket
 	bytesIn, bytesOut   atomic.Uint64
 	sentCode, peerCode  atomic.Int32 // close codes that went out and came in
+	slowClosed          atomic.Bool  // closed as a slow consumer
+	peerFirst           atomic.Bool  // the peer's close frame came before any of the gateway's
 }
 
 type frame struct {
@@ -349,6 +351,11 @@ type Stats struct {
 	// sent none, the one the peer sent; 0 when no close frame went either
 	// way (1005: a close frame without a code).
 	CloseCode int
+	// Sent is true when the gateway closed first: its close frame went out
+	// before any came from the peer (not as an answer to the peer's).
+	Sent bool
+	// SlowConsumer is true when the gateway closed it for reading too slowly.
+	SlowConsumer bool
 }
 
 // Stats are reported when a client goes away.
@@ -358,5 +365,6 @@ func (c *Conn) Stats() Stats {
 		code = c.peerCode.Load()
 	}
 	return Stats{FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn.Load(),
-		BytesOut: c.bytesOut.Load(), Writes: c.writes.Load(), CloseCode: int(code)}
+		BytesOut: c.bytesOut.Load(), Writes: c.writes.Load(), CloseCode: int(code),
+		Sent: c.sentCode.Load() != 0 && !c.peerFirst.Load(), SlowConsumer: c.slowClosed.Load()}
 }

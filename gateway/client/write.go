@@ -51,6 +51,7 @@ func (c *Conn) enqueue(f frame, inline bool) {
 		queued := c.queued
 		c.mu.Unlock()
 		c.opts.Metrics.SlowConsumers.Inc()
+		c.slowClosed.Store(true)
 		c.opts.Log.Warn("client too slow; closing", "conn", c.ID, "route", c.routePath(), "room", c.ident.Room,
 			"queued_bytes", queued)
 		c.closeNow(wsclose.New(contract.CloseTryAgainLater, "slow consumer"))

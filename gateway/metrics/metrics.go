@@ -94,3 +94,10 @@ func CodeLabel(code int) string {
 	}
 	return "other"
 }
+
+// Counter registers and returns a counter without labels.
+func (m *Gateway) Counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	m.Registry.MustRegister(c)
+	return c
+}

@@ -82,6 +82,7 @@ type Session struct {
 	id, user string // the connection's id and user (empty: anonymous)
 	rooms    Rooms
 	auth     Authorizer
+	pres     presenceState // presence.go
 
 	// Reader only: what the client joined, and the headers of its publish
 	// requests.
@@ -144,6 +145,8 @@ func (s *Session) Frame(typ int, data []byte) {
 		s.fail(cmd, s.publish(cmd))
 	case roomsproto.History:
 		s.fail(cmd, s.historyCmd(cmd))
+	case roomsproto.Presence:
+		s.fail(cmd, s.presence(cmd))
 	}
 }
 
@@ -203,6 +206,11 @@ func (s *Session) join(cmd roomsproto.Command) error {
 			reply = line
 		}
 	}
+	if err := s.presenceJoin(cmd); err != nil {
+		s.unfollow(cmd.Room)
+		s.rooms.Leave(m.out)
+		return err
+	}
 	if s.joined == nil {
 		s.joined = map[string]*membership{}
 	}
@@ -237,6 +245,7 @@ func (s *Session) leave(cmd roomsproto.Command) error {
 	}
 	s.rooms.Leave(m.out)
 	s.unfollow(cmd.Room)
+	s.presenceLeave(cmd.Room)
 	delete(s.joined, cmd.Room)
 	s.answer(roomsproto.AppendOK(nil, cmd.ID), "leave", 200)
 	return nil
@@ -247,6 +256,7 @@ func (s *Session) End() {
 	for room, m := range s.joined {
 		s.rooms.Leave(m.out)
 		s.unfollow(room)
+		s.presenceLeave(room)
 		delete(s.joined, room)
 	}
 	s.mu.Lock()

@@ -21,6 +21,7 @@ type Received struct {
 	Direct bool            `json:"direct"`
 	Seq    uint64          `json:"seq"`
 	Push   *Pushed         `json:"push"`
+	Event  string          `json:"event"` // a presence event: join or leave
 }
 
 // Pushed is a push's body.

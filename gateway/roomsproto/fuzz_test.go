@@ -40,7 +40,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if c.ID < 1 || c.ID > MaxID || !contract.ValidRoom(c.Room) || c.Op < Join || c.Op > Publish {
+		if c.ID < 1 || c.ID > MaxID || !contract.ValidRoom(c.Room) || c.Op < Join || c.Op > Presence {
 			t.Fatalf("accepted %+v", c)
 		}
 		if c.Op == Publish && c.Body == nil || c.Op != Publish && (c.Body != nil || c.Binary) {
@@ -71,6 +71,15 @@ func FuzzParse(f *testing.F) {
 		if room := str("room"); room != c.Room {
 			t.Fatalf("room %q, encoding/json %q", c.Room, room)
 		}
+		var presence bool
+		if p, ok := args["presence"]; ok && c.Op == Join && string(p) != "null" {
+			if err := json.Unmarshal(p, &presence); err != nil {
+				t.Fatalf("presence: %v", err)
+			}
+		}
+		if presence != c.Presence {
+			t.Fatalf("presence %v, encoding/json %v", c.Presence, presence)
+		}
 		if c.Op == Publish {
 			var want []byte
 			if c.Binary {
@@ -85,7 +94,7 @@ func FuzzParse(f *testing.F) {
 		// Written out canonically, it parses to the same command.
 		again, err := Parse(canonical(c))
 		if err != nil || again.ID != c.ID || again.Op != c.Op || again.Room != c.Room ||
-			!bytes.Equal(again.Body, c.Body) || again.Binary != c.Binary {
+			!bytes.Equal(again.Body, c.Body) || again.Binary != c.Binary || again.Presence != c.Presence {
 			t.Fatalf("re-parse of %+v: %+v, %v", c, again, err)
 		}
 	})
@@ -94,6 +103,9 @@ func FuzzParse(f *testing.F) {
 // canonical writes c as a client would.
 func canonical(c Command) []byte {
 	args := map[string]any{"room": c.Room}
+	if c.Presence {
+		args["presence"] = true
+	}
 	if c.Op == Publish {
 		if c.Binary {
 			args["b64"] = base64.StdEncoding.EncodeToString(c.Body)

@@ -9,6 +9,8 @@
 //	{"id":2,"leave":{"room":"lobby"}}
 //	{"id":3,"publish":{"room":"lobby","data":"hello"}}
 //	{"id":4,"publish":{"room":"lobby","b64":"AAEC"}}
+//	{"id":5,"join":{"room":"lobby","presence":true}}
+//	{"id":6,"presence":{"room":"lobby"}}
 //
 // Gateway → client, one JSON object per line, several lines (joined with
 // '\n') possibly in one text frame:
@@ -49,6 +51,7 @@ const (
 	Leave
 	Publish
 	History
+	Presence // who is in a room (presence.go)
 )
 
 func (o Op) String() string {
@@ -61,6 +64,8 @@ func (o Op) String() string {
 		return "publish"
 	case History:
 		return "history"
+	case Presence:
+		return "presence"
 	}
 	return "unknown"
 }
@@ -96,6 +101,9 @@ type Command struct {
 	// MsgID is a publish's msg_id: 1..MaxMsgID visible ASCII characters;
 	// empty when absent.
 	MsgID string
+	// Presence is a join's "presence": true, asking for the room's
+	// presence events.
+	Presence bool
 }
 
 // Limits of the history options.
@@ -115,8 +123,9 @@ const (
 // disagree on which one wins); null counts as absent. Unknown members are
 // ignored, at the top and inside commands, so clients may send fields a
 // newer gateway understands. "id" is an integer written in plain digits,
-// 1..MaxID. Exactly one of join, leave, publish, an object with a valid
-// "room"; a publish has exactly one of "data" (a string) and "b64"
+// 1..MaxID. Exactly one of join, leave, publish, presence, an object with
+// a valid "room" (a join's "presence", when given, is true or false); a
+// publish has exactly one of "data" (a string) and "b64"
 // (standard base64 in canonical form: padded, unused bits zero, no line
 // breaks). Parse does not bound the frame's size: the caller does
 // (GATEWAY_MAX_MESSAGE_BYTES), and a body is never larger than its frame.
@@ -162,6 +171,8 @@ func Parse(frame []byte) (Command, error) {
 			op = Publish
 		case "history":
 			op = History
+		case "presence":
+			op = Presence
 		default:
 			continue
 		}
@@ -202,7 +213,7 @@ func (c *Command) parseArgs(raw []byte) *Error {
 		return badRequest(c.Op.String() + " must be an object")
 	}
 	s := scanner{b: raw, i: 1}
-	var room, data, b64, since, history, before, limit, msgID []byte
+	var room, data, b64, since, history, before, limit, msgID, presence []byte
 	for {
 		key, val, ok := s.member()
 		if !ok {
@@ -230,6 +241,8 @@ func (c *Command) parseArgs(raw []byte) *Error {
 			slot = &limit
 		case "msg_id":
 			slot = &msgID
+		case "presence":
+			slot = &presence
 		default:
 			continue
 		}
@@ -249,6 +262,15 @@ func (c *Command) parseArgs(raw []byte) *Error {
 	// A member that belongs to another command is unknown here, ignored.
 	switch c.Op {
 	case Join:
+		if presence != nil {
+			switch string(presence) {
+			case "true":
+				c.Presence = true
+			case "false":
+			default:
+				return badRequest("presence must be true or false")
+			}
+		}
 		return c.joinArgs(since, history)
 	case History:
 		return c.historyArgs(before, limit)

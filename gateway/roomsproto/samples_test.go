@@ -41,6 +41,8 @@ func TestSamples(t *testing.T) {
 			`{"id":15,"history":{"room":"lobby"}}`,
 			`{"id":16,"publish":{"room":"lobby","data":"hi","msg_id":"0b7e-4c1d"}}`,
 			`{"id":17,"publish":{"room":"lobby","data":"hi","msg_id":"` + strings.Repeat("m", 64) + `"}}`,
+			`{"id":18,"presence":{"room":"lobby"}}`,
+			`{"id":19,"join":{"room":"lobby","presence":true,"since":7}}`,
 		},
 		InvalidCommands: []string{
 			`{"join":{"room":"lobby"}}`,
@@ -71,6 +73,8 @@ func TestSamples(t *testing.T) {
 			`{"id":1,"publish":{"room":"lobby","data":"x","msg_id":""}}`,
 			`{"id":1,"publish":{"room":"lobby","data":"x","msg_id":"` + strings.Repeat("m", 65) + `"}}`,
 			`{"id":1,"publish":{"room":"lobby","data":"x","msg_id":"a b"}}`,
+			`{"id":1,"join":{"room":"lobby","presence":"yes"}}`,
+			`{"id":1,"presence":{}}`,
 		},
 	}
 	for _, f := range s.Commands {
@@ -90,6 +94,8 @@ func TestSamples(t *testing.T) {
 	add(AppendPublished(nil, 3, false, 0))
 	add(AppendPublished(nil, 3, true, 1301))
 	add(AppendJoined(nil, 1, 1234, false))
+	add(AppendPresence(nil, 6, []PresenceUser{{User: "alice", Connections: 2}}, 3))
+	add(AppendPresenceEvent(nil, "lobby", "join", "bob"))
 	add(AppendHistory(nil, 5, []Message{{Room: "lobby", Body: []byte("hi"), User: "alice", Seq: 1299}}))
 	add(AppendError(nil, 0, badRequest("missing id")))
 	for _, e := range []*Error{ErrUnauthorized, ErrForbidden, ErrNotJoined, ErrAlreadyJoined, ErrTooManyRooms, ErrUnavailable} {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsgate/wsgate/gateway/admit"
 	"github.com/wsgate/wsgate/gateway/route"
+	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/env"
 	"github.com/wsgate/wsgate/shared/natsconn"
 	"github.com/wsgate/wsgate/shared/natsprobe"
@@ -43,6 +44,9 @@ type Config struct {
 	AuthQueryParam   string        // GATEWAY_AUTH_QUERY_PARAM
 	Demo             bool          // GATEWAY_DEMO
 	NATSProbeTimeout time.Duration // NATS_PROBE_TIMEOUT
+	Events           bool          // GATEWAY_EVENTS
+	EventsQueue      int           // GATEWAY_EVENTS_QUEUE
+	PresenceTTL      time.Duration // PRESENCE_TTL
 }
 
 // Defaults returns the configuration of a gateway with no variables set.
@@ -72,6 +76,9 @@ func Defaults() Config {
 		AuthCookie:       "wsgw_token",
 		Demo:             true,
 		NATSProbeTimeout: natsprobe.DefaultTimeout,
+		Events:           true,
+		EventsQueue:      65536,
+		PresenceTTL:      contract.DefaultPresenceTTL,
 	}
 }
 
@@ -142,6 +149,11 @@ func FromEnv() (Config, error) {
 	c.Demo = demo
 	c.NATSProbeTimeout, err = natsprobe.TimeoutFromEnv()
 	errs = append(errs, err)
+	ev, err := env.Bool("GATEWAY_EVENTS", c.Events)
+	errs = append(errs, err)
+	c.Events = ev
+	num("GATEWAY_EVENTS_QUEUE", &c.EventsQueue)
+	dur("PRESENCE_TTL", &c.PresenceTTL)
 	// Settings whose zero would break every connection instead of turning
 	// something off (0 means off only where README.md says so).
 	for _, s := range []struct {
@@ -156,6 +168,8 @@ func FromEnv() (Config, error) {
 		{"GATEWAY_WRITE_TIMEOUT", c.WriteTimeout == 0},
 		{"GATEWAY_HANDSHAKE_TIMEOUT", c.HandshakeTimeout == 0},
 		{"GATEWAY_MAX_HEADER_BYTES", c.MaxHeaderBytes == 0},
+		{"GATEWAY_EVENTS_QUEUE", c.EventsQueue == 0},
+		{"PRESENCE_TTL", c.PresenceTTL == 0},
 	} {
 		if s.zero {
 			errs = append(errs, errors.New(s.name+" must be positive"))

@@ -22,10 +22,12 @@ import (
 	"github.com/wsgate/wsgate/gateway/admit"
 	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/gateway/events"
 	"github.com/wsgate/wsgate/gateway/history"
 	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/gateway/metrics"
 	"github.com/wsgate/wsgate/gateway/policy"
+	"github.com/wsgate/wsgate/gateway/presence"
 	"github.com/wsgate/wsgate/gateway/rooms"
 	"github.com/wsgate/wsgate/gateway/route"
 	"github.com/wsgate/wsgate/gateway/web"
@@ -54,6 +56,13 @@ type Gateway struct {
 	upgrader websocket.Upgrader
 	copts    client.Options
 	probe    *natsprobe.Prober
+
+	// Lifecycle events and presence (presence.go); nil when GATEWAY_EVENTS is off.
+	out     *events.Outbox
+	rec     *presence.Recorder
+	watch   *presence.Watchers
+	heart   *presence.Heart
+	lostGen atomic.Uint64 // counts the times this gateway was declared lost
 
 	opts   atomic.Pointer[client.Options] // copts with the frame limit fitted to NATS; see options
 	optsMu sync.Mutex
@@ -180,6 +189,14 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 		}
 		return -1
 	})
+	if err := g.startPresence(); err != nil {
+		g.probe.Stop()
+		g.policy.Stop()
+		_ = g.revoke.Unsubscribe()
+		_ = sub.Unsubscribe()
+		g.hub.Close()
+		return nil, err
+	}
 	g.options() // warns now if the frame limit is over the server's
 	return g, nil
 }
@@ -367,6 +384,9 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		joins := &joinAuth{g: g, rt: rt, req: req, user: s.user, publish: decision.MayPublish()}
 		hr := &hubRooms{g: g}
 		s.rooms = rooms.New(c, id, s.user, hr, joins, g.roomsOpt[rt.Path])
+		if g.rec != nil {
+			s.rooms.SetPresence(roomsPresence{g: g, s: s})
+		}
 		hr.m = s.rooms
 		m = s.rooms
 	} else if !decision.MayPublish() {
@@ -403,6 +423,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered with an HTTP error
 	}
 	handed = true
+	g.track(s, ip.String())
 	g.m.Accepted.WithLabelValues(rt.Path).Inc()
 	g.m.Connections.Inc()
 	if at := auth.Expiry(decision); !at.IsZero() {
@@ -578,6 +599,7 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		<-done
 	}
 	g.closeOnce.Do(func() {
+		g.stopPresence(ctx)
 		g.probe.Stop()
 		g.policy.Stop()
 		_ = g.revoke.Unsubscribe()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wsgate/wsgate/gateway/client"
 	"github.com/wsgate/wsgate/gateway/metrics"
+	"github.com/wsgate/wsgate/gateway/presence"
 	"github.com/wsgate/wsgate/gateway/rooms"
 	"github.com/wsgate/wsgate/gateway/route"
 )
@@ -23,6 +24,8 @@ type session struct {
 	member   member         // what the hub holds: client, or rooms
 	rooms    *rooms.Session // the protocol session of a /ws/rooms client
 	expiry   *time.Timer    // closes the socket when the credential expires
+	track    *presence.Conn // its lifecycle events (presence.go); nil when off
+	gen      uint64         // the gateway's lostGen when it connected
 }
 
 // serve runs a client's reader on its own goroutine until the socket ends.
@@ -35,6 +38,7 @@ func (g *Gateway) serve(s *session) {
 	}
 	g.release(s)
 	st := s.client.Stats()
+	g.untrack(s, st)
 	g.m.Connections.Dec()
 	g.m.Disconnects.WithLabelValues(metrics.CodeLabel(st.CloseCode)).Inc()
 	g.log.Info("connection closed", "conn", s.client.ID, "route", s.route.Path, "room", s.room, "user", s.user,

@@ -59,8 +59,8 @@ if (values.samples) {
   const s = JSON.parse(await readFile(values.samples, 'utf8'));
   const rooms = doc.channels.rooms.messages;
   const matching = (line, ids) => ids.filter((id) => check(rooms[id].payload, JSON.parse(line)) === null);
-  const commands = ['join', 'leave', 'publish', 'history'];
-  const gateway = ['ok', 'published', 'joined', 'historyResult', 'error', 'roomMessage', 'push'];
+  const commands = ['join', 'leave', 'publish', 'history', 'presence'];
+  const gateway = ['ok', 'published', 'joined', 'historyResult', 'presenceReply', 'error', 'roomMessage', 'presenceEvent', 'push'];
   for (const line of s.commands) {
     samples++;
     if (matching(line, commands).length !== 1) fail(`command the gateway accepts, not exactly one command schema: ${line}`);

@@ -6,6 +6,7 @@ package main
 // stolen worker credential cannot overstep. Then the same over mutual TLS.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +36,7 @@ import (
 // shippedConf is deployments/nats/wsgate.conf, from this package's directory.
 var shippedConf = filepath.Join("..", "..", "..", "deployments", "nats", "wsgate.conf")
 
-var roles = []string{"gateway", "echo", "room", "auth", "operator"}
+var roles = []string{"gateway", "echo", "room", "auth", "presence", "operator"}
 
 // setPasswords gives each role a fresh password through the variables the
 // configuration file reads, and returns them.
@@ -145,14 +147,14 @@ type stack struct {
 	procs    map[string]*proc
 }
 
-// startStack starts the three workers and n gateways, each with the env
+// startStack starts the four workers and n gateways, each with the env
 // its role gets from roleEnv, and waits until they serve.
 func startStack(t *testing.T, bin, url string, gateways int, roleEnv func(role string) []string, op *nats.Conn) *stack {
 	t.Helper()
 	st := &stack{url: url, procs: map[string]*proc{}}
 	common := []string{"NATS_URL=" + url, "GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DRAIN_WINDOW=200ms",
 		"AUTH_TOKENS=s3cret:alice", "AUTH_PROTECTED_ROOMS=team-*"}
-	for _, role := range []string{"echo", "room", "auth"} {
+	for _, role := range []string{"echo", "room", "auth", "presence"} {
 		st.procs[role] = start(t, append(append([]string{}, common...), roleEnv(role)...), filepath.Join(bin, "worker"), role)
 	}
 	for i := 0; i < gateways; i++ {
@@ -166,7 +168,7 @@ func startStack(t *testing.T, bin, url string, gateways int, roleEnv func(role s
 		st.procs[fmt.Sprintf("gateway-%d", i)] = p
 	}
 	// Service discovery through $SRV, as the operator.
-	for _, name := range []string{"echo", "room", "auth"} {
+	for _, name := range []string{"echo", "room", "auth", "presence"} {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			if _, err := op.Request("$SRV.PING."+name, nil, 200*time.Millisecond); err == nil {
@@ -279,8 +281,8 @@ func testPermissions(t *testing.T, bin string) {
 	}
 	st := startStack(t, bin, url, 2, roleEnv, op)
 	waitLog(t, st.procs["room"], "nats=nats://room:xxxxx@127.0.0.1:") // logged redacted
-	if n := len(servicesAnswering(t, op)); n != 3 {
-		t.Fatalf("$SRV.PING: %d services answered, want 3", n)
+	if n := len(servicesAnswering(t, op)); n != 4 {
+		t.Fatalf("$SRV.PING: %d services answered, want 4", n)
 	}
 	gw1, gw2 := st.gateways[0], st.gateways[1]
 
@@ -331,7 +333,7 @@ func testPermissions(t *testing.T, bin string) {
 
 	// A stolen echo or room credential: every forgery is refused by NATS.
 	forged := func(m *nats.Msg) bool { return strings.Contains(string(m.Data), "forged") }
-	for _, thief := range []string{"echo", "room"} {
+	for _, thief := range []string{"echo", "room", "presence"} {
 		nc, errs := connectAs(t, url, thief, pw[thief])
 		hdr := nats.Header{contract.HeaderUser: {"alice"}, contract.HeaderFrame: {contract.FrameText},
 			contract.HeaderGateway: {gwID}, contract.HeaderConn: {connID}}
@@ -408,6 +410,7 @@ func testPermissions(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	w.none(t, "an auth request", func(m *nats.Msg) bool { return m.Subject == contract.AuthSubject })
+	presenceRights(t, url, pw, gw1, gw2, w)
 	w.find(t, "wsgw.gw."+gwID+"."+connID, "pushed") // the watcher does see what it may
 
 	// /ws/rooms over the same rights: a join and a publish that raw
@@ -599,8 +602,8 @@ func testTLS(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cz.Conns) != 5 { // gateway, three workers, the operator
-		t.Fatalf("%d connections, want 5", len(cz.Conns))
+	if len(cz.Conns) != 6 { // gateway, four workers, the operator
+		t.Fatalf("%d connections, want 6", len(cz.Conns))
 	}
 	for _, c := range cz.Conns {
 		if c.TLSVersion == "" || len(c.TLSPeerCerts) == 0 {
@@ -795,4 +798,101 @@ func startServer(t *testing.T, opts *server.Options) *server.Server {
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// presenceRights: presence works across both gateways over the shipped
+// rights (a query, a presence event, lifecycle events in the stream), and
+// a stolen echo or room credential can neither forge events, presence
+// records or presence events, nor answer presence queries.
+func presenceRights(t *testing.T, url string, pw map[string]string, gw1, gw2 string, w *watcher) {
+	t.Helper()
+	alice := http.Header{"Authorization": {"Bearer s3cret"}}
+	watch := dialOK(t, gw2+"/ws/rooms", alice)
+	roundTrip(t, watch, `{"id":1,"join":{"room":"hall","presence":true}}`, `{"id":1,"ok":{}}`)
+	if got := nextFrame(t, watch); got != `{"room":"hall","event":"join","user":"alice"}` {
+		t.Fatalf("presence event %q", got)
+	}
+	member := dialOK(t, gw1+"/ws/room/hall", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for id := 2; ; id++ {
+		q := fmt.Sprintf(`{"id":%d,"presence":{"room":"hall"}}`, id)
+		want := fmt.Sprintf(`{"id":%d,"ok":{"users":[{"user":"alice","connections":1}],"anonymous":1}}`, id)
+		if err := watch.WriteMessage(websocket.TextMessage, []byte(q)); err != nil {
+			t.Fatal(err)
+		}
+		if nextFrame(t, watch) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("presence across the gateways never complete")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	member.Close()
+	w.find(t, "wsgw.presence.event.hall", `{"event":"join","user":"alice","rev":`+revOf(t, w, "hall")+`}`)
+
+	for _, thief := range []string{"echo", "room"} {
+		nc, errs := connectAs(t, url, thief, pw[thief])
+		for _, m := range []*nats.Msg{
+			{Subject: contract.EventSubject(contract.EventDisconnect), Data: []byte(`{"event_id":"forged"}`)},
+			{Subject: "$KV." + contract.PresenceBucket + ".c.forged.1", Data: []byte(`{"route":"forged"}`)},
+			{Subject: contract.PresenceEventSubject("hall"), Data: []byte(`{"event":"leave","user":"alice","rev":999999}`)},
+			{Subject: contract.PresenceQuerySubject, Data: []byte(`{"room":"hall"}`)},
+		} {
+			if err := nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+			errs.waitFor(t, fmt.Sprintf(`Publish to %q`, m.Subject))
+		}
+		if _, err := nc.QueueSubscribeSync(contract.PresenceQuerySubject, "presence"); err != nil {
+			t.Fatal(err)
+		}
+		errs.waitFor(t, fmt.Sprintf(`Subscription to %q`, contract.PresenceQuerySubject))
+	}
+	w.none(t, "a forged event", func(m *nats.Msg) bool { return strings.Contains(string(m.Data), "forged") })
+	// The stream holds the lifecycle events; the operator reads them.
+	js, err := jetstream.New(connectOp(t, url, pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		st, err := js.Stream(ctx, contract.EventsStream)
+		if err == nil {
+			if info, err := st.Info(ctx); err == nil && info.State.Subjects == nil && info.State.Msgs >= 4 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the events stream: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func connectOp(t *testing.T, url string, pw map[string]string) *nats.Conn {
+	nc, _ := connectAs(t, url, "operator", pw["operator"])
+	return nc
+}
+
+// revOf finds the rev of the watcher's first presence event of room.
+func revOf(t *testing.T, w *watcher, room string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		for _, m := range w.msgs {
+			if m.Subject == contract.PresenceEventSubject(room) {
+				var n contract.PresenceNotice
+				_ = json.Unmarshal(m.Data, &n)
+				w.mu.Unlock()
+				return strconv.FormatUint(n.Rev, 10)
+			}
+		}
+		w.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no presence event seen")
+	return ""
 }

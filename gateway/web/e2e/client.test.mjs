@@ -753,6 +753,43 @@ describe("wsgate.js rooms client", () => {
     assert.deepEqual(got, []);
     assert.equal(events.length, 2);
   });
+
+  it("presence: a join asks for events, events reach the room and the client, queries answer", async () => {
+    const { c, sockets, sent, frame } = rooms();
+    sockets[0].serverOpen();
+    const hall = c.join("hall", { presence: true });
+    const plain = c.join("plain");
+    assert.deepEqual(sent().slice(0, 2), [{ id: 1, join: { room: "hall", presence: true } }, { id: 2, join: { room: "plain" } }]);
+    frame(line.ok(1), line.ok(2));
+    const got = [], all = [], msgs = [];
+    hall.on("presence", (e) => got.push(e));
+    hall.on("message", (m) => msgs.push(m));
+    c.on("presence", (e) => all.push(e));
+    frame('{"room":"hall","event":"join","user":"bob"}', '{"room":"hall","event":"leave","user":"bob"}',
+      '{"room":"hall","event":"shrug","user":"bob"}');
+    assert.deepEqual(got, [{ room: "hall", event: "join", user: "bob" }, { room: "hall", event: "leave", user: "bob" }]);
+    assert.equal(all.length, 2);
+    assert.deepEqual(msgs, [], "presence events are no messages");
+
+    const who = track(hall.presence());
+    const other = track(c.presence("elsewhere"));
+    assert.deepEqual(sent().slice(2), [{ id: 3, presence: { room: "hall" } }, { id: 4, presence: { room: "elsewhere" } }]);
+    frame('{"id":3,"ok":{"users":[{"user":"alice","connections":2}],"anonymous":3}}', line.error(4, 503, "no presence worker"));
+    await tick();
+    assert.deepEqual(who.outcome, ["ok", { users: [{ user: "alice", connections: 2 }], anonymous: 3 }]);
+    assert.deepEqual(other.outcome, ["error", 503]);
+
+    // Rejoined after a reconnect: still with presence.
+    const pending = track(c.presence("hall"));
+    sockets[0].serverClose(1006);
+    await tick();
+    assert.deepEqual(pending.outcome, ["error", ws.ErrorCodes.DISCONNECTED]);
+    await until(() => sockets.length === 2);
+    sockets[1].serverOpen();
+    assert.deepEqual(JSON.parse(sockets[1].sent[0]), { id: 1, join: { room: "hall", presence: true } });
+    c.close();
+    assert.equal((await c.presence("hall").catch((e) => e)).code, ws.ErrorCodes.CLOSED);
+  });
 });
 
 // ---- history and resume (issue 14): seq, since, msg_id, history() ----

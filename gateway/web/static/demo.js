@@ -359,6 +359,7 @@ function renderHeader() {
   $("room-state").textContent = text;
   $("room-state").dataset.state = view ? view.state : "";
   $("room-leave").hidden = !view;
+  $("room-who").textContent = view && view.state === "joined" ? view.who || "" : "";
   $("room-rejoin").hidden = !view || view.state !== "failed";
   const canSend = !!view && live(view);
   $("chat-input").disabled = !canSend;
@@ -387,6 +388,7 @@ function activate(view) {
     view.list.scrollTop = view.list.scrollHeight;
     view.unread = 0;
     renderRoomItem(view);
+    if (view.state === "joined") refreshWho(view);
     reveal($("room-list"), view.item);
   }
   renderHeader();
@@ -431,7 +433,7 @@ function joinRoom(name) {
   }
   if (!view) view = addView(name);
   for (const off of view.off) off();
-  const room = ensureClient().join(name, joinOptions(view));
+  const room = ensureClient().join(name, { ...joinOptions(view), presence: true });
   view.room = room;
   view.earlier = 0;
   view.joinedOnce = false;
@@ -441,6 +443,9 @@ function joinRoom(name) {
       if (view.room === room) renderMessage(view, m);
     }),
     ...historyHooks(view, room),
+    room.on("presence", (e) => {
+      if (view.room === room) presenceEvent(view, e);
+    }),
   ];
   view.state = "joining";
   renderRoomItem(view);
@@ -459,6 +464,7 @@ function roomState(view, room, r) {
       if (r.rejoin && r.resumed) systemLine(view, `Rejoined #${view.name}: caught up on what was said meanwhile`, "good");
       else if (r.rejoin) systemLine(view, `Rejoined #${view.name}: messages sent while you were away are not shown`, "good");
       else systemLine(view, `Joined #${view.name} as ${chat.name}${earlierText(view)}`, "good");
+      refreshWho(view);
       break;
     case "left":
       if (r.byClient && r.code === ErrorCodes.LEFT) return; // leave(): the view is gone
@@ -509,6 +515,48 @@ function earlierText(view) {
   if (!view.earlier) return "";
   return view.earlier === 1 ? " (the last message is above)" : ` (the last ${view.earlier} messages are above)`;
 }
+
+// ---- presence: who is in the room, join and leave lines ----
+
+// describeWho words a presence answer: "3 here: alice (2), bob · 1 anonymous".
+function describeWho({ users, anonymous }) {
+  const n = users.reduce((sum, u) => sum + u.connections, 0) + anonymous;
+  if (n === 0) return "nobody here";
+  const names = users.map((u) => (u.connections > 1 ? `${u.user} (${u.connections})` : u.user));
+  if (anonymous) names.push(`${anonymous} anonymous`);
+  return `${n} here: ${names.join(", ")}`;
+}
+
+// refreshWho asks who is in view's room and shows it in the header. Without a
+// presence worker the header says so; chatting works regardless.
+function refreshWho(view) {
+  if (!view.room || !chat.client) return;
+  const room = view.room;
+  room.presence().then(
+    (who) => {
+      if (view.room !== room) return;
+      view.who = describeWho(who);
+      if (view === chat.active) renderHeader();
+    },
+    (err) => {
+      if (view.room !== room) return;
+      view.who = err.code === ErrorCodes.UNAVAILABLE ? "presence unavailable" : "";
+      if (view === chat.active) renderHeader();
+    },
+  );
+}
+
+// presenceEvent shows a user entering or leaving, and refreshes the count.
+function presenceEvent(view, e) {
+  systemLine(view, `${e.user} ${e.event === "join" ? "joined" : "left"} #${view.name}`, e.event === "join" ? "good" : "");
+  refreshWho(view);
+}
+
+// Anonymous members make no presence events: the count of who is here is
+// refreshed now and then as well.
+setInterval(() => {
+  if (chat.active && chat.active.state === "joined") refreshWho(chat.active);
+}, 10000);
 
 function leaveRoom(view) {
   chat.views.delete(view.name);

@@ -24,6 +24,9 @@
  *   lobby.on("state", (r) => r.rejoin && reload());          // joining | joined | left
  *   await lobby.publish("hi");                               // {broadcast: true, seq}, or a RoomsError
  *   s.on("push", (p) => console.log(p.data));                // pushes to this user
+ *   const hall = s.join("hall", { presence: true });         // with presence events:
+ *   hall.on("presence", (e) => console.log(e.event, e.user)); // join | leave, any gateway
+ *   const { users, anonymous } = await hall.presence();      // who is there: [{user, connections}]
  *   await lobby.leave();
  *
  * URL. A relative URL ("/ws", "ws/room/x") is resolved against the page's
@@ -133,14 +136,19 @@
  * close codes and the confirmation of an accepted socket are the same as
  * above, and so are the client's "state", "close" and "error" events, and
  * url, state, attempts, protocol, open(), retryNow() and close().
- *   join(name, {since, history})  returns the Room at once (the same one while it is joined;
- *                  a new one after leave()). The join goes out now, or once
- *                  connected, and again after every reconnect.
+ *   join(name, {since, history, presence})  returns the Room at once (the same
+ *                  one while it is joined; a new one after leave()). The join
+ *                  goes out now, or once connected, and again after every
+ *                  reconnect. presence: true asks for the room's presence
+ *                  events; since and history: see "History and resume".
+ *   presence(name, {timeout})  who is in a room, across every gateway:
+ *                  {users: [{user, connections}], anonymous} (the room need
+ *                  not be joined; allowed to whoever may join it)
  *   room(name), rooms   the rooms joined or being joined
  *   queued         publishes waiting for a connection
  * Client events: "push" {data, binary}: a push to this connection's user
  * ({"push":...}); "message": every room message (after the room's own
- * listeners); "undelivered" {publishes: [{room, data}], code, reason}: what
+ * listeners); "presence" {room, event, user}: every presence event; "undelivered" {publishes: [{room, data}], code, reason}: what
  * still waited for a connection when the client closed for good; "state",
  * "close", "error" (also: a line from the gateway that is not JSON, a reply
  * to no command). The options onPush, onMessage, onUndelivered, onState,
@@ -148,14 +156,19 @@
  *
  * A Room: name, state, joined (a promise of the first join's result; it
  * rejects with the RoomsError of a refused join, or LEFT / CLOSED),
- * on(type, fn) / off(), publish(data, {timeout, msgId}), leave(); with
- * history: seq, history({before, limit}) and the "recovery" event (see
- * "History and resume").
+ * on(type, fn) / off(), publish(data, {timeout, msgId}), leave(),
+ * presence(); with history: seq, history({before, limit}) and the
+ * "recovery" event (see "History and resume").
  *   "message" {room, data, binary, user, direct, seq}: data is a string, or an
  *             ArrayBuffer for binary (sent as b64); user is the sender's user
  *             id, null for anonymous senders; direct is true for a frame the
  *             room worker sent to this member alone (such as a moderation
  *             notice); seq only with history.
+ *   "presence" {room, event, user}: for a room joined with {presence: true},
+ *             "join" when a user's first connection entered it, "leave" when
+ *             its last one left (also this client's own user; anonymous
+ *             members make none). Not replayed after a reconnect: ask
+ *             presence() again when the room is joined again.
  *   "state"   {state, room, ...}: joining {rejoin}; joined {rejoin, resumed, result};
  *             left {byClient, code, reason}. joined with rejoin: true follows
  *             a reconnect: messages sent while the socket was down were
@@ -807,7 +820,11 @@ let roomControl; // set by Room's static block: how a RoomsClient drives its roo
  *                             (code 3, CLOSED)
  * and "message" {room, data, binary, user, direct, seq}; with history,
  * joined has resumed, and "recovery" {room, recovered: false, since, seq}
- * says a resume lost messages (see "History and resume" at the top).
+ * says a resume lost messages (see "History and resume" at the top). For a
+ * room joined with {presence: true}, "presence" {room, event, user}: event
+ * "join" when a user's first connection entered the room, "leave" when its
+ * last one left (anonymous members make none). Events missed while
+ * disconnected are not replayed: after a rejoin, ask presence() again.
  */
 export class Room {
   #name;
@@ -818,11 +835,13 @@ export class Room {
   #joined;
   #resolve;
   #reject;
+  #options;
 
   /** Rooms come from RoomsClient.join(); hooks are the client's. */
-  constructor(name, hooks) {
+  constructor(name, hooks, options = {}) {
     this.#name = name;
     this.#hooks = hooks;
+    this.#options = { presence: options.presence === true };
     this.#joined = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -846,6 +865,8 @@ export class Room {
       },
       deliver: (room, msg) => room.#events.emit("message", msg),
       emit: (room, type, detail) => room.#events.emit(type, detail), // history: "recovery"
+      presence: (room, ev) => room.#events.emit("presence", ev),
+      wantsPresence: (room) => room.#options.presence,
     };
   }
 
@@ -900,6 +921,15 @@ export class Room {
     return this.#hooks.history(this.#name, options);
   }
 
+  /**
+   * Who is in the room, across every gateway: resolves with
+   * {users: [{user, connections}], anonymous}, or rejects with a RoomsError
+   * (503: no presence worker). See RoomsClient.presence().
+   */
+  presence(options = {}) {
+    return this.#hooks.presence(this.#name, options);
+  }
+
   #setState(state, detail) {
     this.#state = state;
     this.#events.state({ state, room: this.#name, ...detail });
@@ -925,6 +955,7 @@ export class RoomsClient {
     leave: (room) => this.#leave(room),
     seq: (room) => this.#resume.get(room)?.seq,
     history: (name, options) => this.history(name, options),
+    presence: (name, options) => this.presence(name, options),
   };
   // History and resume (issue 14), see the top of the file.
   #resume = new WeakMap(); // Room -> {seq, since, history}: what its next join asks for
@@ -1003,13 +1034,15 @@ export class RoomsClient {
    * listen on it, publish to it (publishes wait for the join, in order).
    * The join is sent now, or once connected, and again after every
    * reconnect. A name the gateway refuses ends the room with its code (400).
+   * options.presence: true also delivers the room's presence events (the
+   * room's "presence" event, and the client's).
    */
   join(name, options) {
     if (typeof name !== "string") throw new TypeError("wsgate: a room name is a string");
     let room = this.#rooms.get(name);
     if (room) return room;
     const resume = resumeOptions(options);
-    room = new Room(name, this.#hooks);
+    room = new Room(name, this.#hooks, options ?? {});
     this.#resume.set(room, resume);
     if (this.#conn.state === State.CLOSED) {
       roomControl.left(room, new RoomsError(ErrorCodes.CLOSED, "client closed", "join", name), false);
@@ -1140,6 +1173,8 @@ export class RoomsClient {
         this.#settle(cmd, new RoomsError(ErrorCodes.DISCONNECTED, "connection closed before the reply", "publish", cmd.room.name));
       } else if (cmd.op === "leave") {
         this.#settle(cmd, null, {}); // a new socket does not have the room
+      } else if (cmd.op === "presence") {
+        this.#settle(cmd, new RoomsError(ErrorCodes.DISCONNECTED, "connection closed before the reply", "presence", cmd.room.name));
       }
       // A join stays wanted: the next socket joins the room again.
     }
@@ -1191,6 +1226,7 @@ export class RoomsClient {
       }
       if ("id" in m) this.#onReply(m);
       else if (isObject(m.push)) this.#onPush(m.push);
+      else if (typeof m.room === "string" && typeof m.event === "string") this.#onPresenceEvent(m);
       else if (typeof m.room === "string") this.#onRoomMessage(m);
       // Anything else is a kind of line this client does not know yet: ignored.
     }
@@ -1232,6 +1268,47 @@ export class RoomsClient {
     const body = this.#body(push);
     if (body) this.#events.emit("push", body);
   }
+
+  // --- Presence (issue 15): queries and join/leave events. ---
+
+  /**
+   * Who is in the room called name, across every gateway (the room need
+   * not be joined: the gateway allows it to whoever may join the room).
+   * Resolves with {users: [{user, connections}], anonymous}; rejects with a
+   * RoomsError: DISCONNECTED when not connected or cut off before the
+   * reply, 401/403 when the room may not be joined, 503 when no presence
+   * worker answered. options.timeout overrides replyTimeout.
+   */
+  presence(name, options = {}) {
+    if (typeof name !== "string") return Promise.reject(new TypeError("wsgate: a room name is a string"));
+    if (!this.#open) {
+      const code = this.#conn.state === State.CLOSED ? ErrorCodes.CLOSED : ErrorCodes.DISCONNECTED;
+      return Promise.reject(new RoomsError(code, "not connected", "presence", name));
+    }
+    const timeout = options?.timeout ?? this.#opts.replyTimeout;
+    return new Promise((resolve, reject) => {
+      this.#write({
+        op: "presence",
+        room: { name },
+        timeout,
+        resolve: (ok) => resolve({
+          users: Array.isArray(ok.users) ? ok.users.filter((u) => isObject(u) && typeof u.user === "string") : [],
+          anonymous: Number.isInteger(ok.anonymous) ? ok.anonymous : 0,
+        }),
+        reject,
+      });
+    });
+  }
+
+  #onPresenceEvent(m) {
+    if ((m.event !== "join" && m.event !== "leave") || typeof m.user !== "string") return; // a kind not known yet
+    const ev = { room: m.room, event: m.event, user: m.user };
+    const room = this.#rooms.get(m.room);
+    if (room) roomControl.presence(room, ev);
+    this.#events.emit("presence", ev);
+  }
+
+  // --- End of presence. ---
 
   #onRoomMessage(m) {
     const room = this.#rooms.get(m.room);
@@ -1291,10 +1368,11 @@ export class RoomsClient {
   // room got, else what join() was given (since wins over history).
   #joinBody(room) {
     const r = this.#resume.get(room);
-    if (r.seq !== undefined) return { since: r.seq };
-    if (r.since !== undefined) return { since: r.since };
-    if (r.history !== undefined) return { history: r.history };
-    return {};
+    const body = roomControl.wantsPresence(room) ? { presence: true } : {};
+    if (r.seq !== undefined) body.since = r.seq;
+    else if (r.since !== undefined) body.since = r.since;
+    else if (r.history !== undefined) body.history = r.history;
+    return body;
   }
 
   // onJoined notes the join's seq; true when the join resumed with nothing lost.

@@ -1,4 +1,5 @@
-// Command worker runs one worker role per process: echo, room or auth.
+// Command worker runs one worker role per process: echo, room, auth or
+// presence.
 package main
 
 import (
@@ -23,13 +24,14 @@ import (
 	"github.com/wsgate/wsgate/worker/admin"
 	"github.com/wsgate/wsgate/worker/auth"
 	"github.com/wsgate/wsgate/worker/echo"
+	"github.com/wsgate/wsgate/worker/presence"
 	"github.com/wsgate/wsgate/worker/room"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0"
 
-const usage = "usage: worker echo|room|auth"
+const usage = "usage: worker echo|room|auth|presence"
 
 func main() {
 	log := logging.MustFromEnv()
@@ -93,6 +95,7 @@ func run(role string, log *slog.Logger) error {
 	case <-closed:
 		// nats.go gave up: the server refused the credentials.
 		_ = svc.Stop()
+		stopPresence()
 		return fmt.Errorf("nats connection closed: %v", nc.LastError())
 	}
 
@@ -102,6 +105,7 @@ func run(role string, log *slog.Logger) error {
 	if err := svc.Stop(); err != nil {
 		log.Warn("service stop", "err", err)
 	}
+	stopPresence()
 	if err := nc.Drain(); err != nil {
 		nc.Close()
 	}
@@ -130,6 +134,19 @@ func service(ctx context.Context, role string, log *slog.Logger) (func(*nats.Con
 				}
 			}
 			return room.Add(nc, contract.RoomSubject, version, h)
+		}, nil
+	case "presence":
+		cfg, err := presence.FromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return func(nc *nats.Conn) (micro.Service, error) {
+			w, err := presence.Start(ctx, nc, cfg, version, log)
+			if err != nil {
+				return nil, err
+			}
+			presenceWorker = w
+			return w.Service(), nil
 		}, nil
 	case "auth":
 		p, dev, weak, err := auth.FromEnv(ctx)
@@ -197,6 +214,15 @@ func retry(ctx context.Context, log *slog.Logger, done string, try func(context.
 			}
 		}
 	}()
+}
+
+// presenceWorker is the presence role's, stopped with the service.
+var presenceWorker *presence.Worker
+
+func stopPresence() {
+	if presenceWorker != nil {
+		presenceWorker.Stop()
+	}
 }
 
 // policy is the auth role's, for publishPolicy.

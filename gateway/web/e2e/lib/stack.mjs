@@ -220,7 +220,7 @@ export class Stack {
     );
   }
 
-  startWorkers(kinds = ["echo", "room", "auth"]) {
+  startWorkers(kinds = ["echo", "room", "auth", "presence"]) {
     const procs = kinds.map((kind) => this.#start(`worker-${kind}`, "worker", [kind], { NATS_URL: this.natsURL }));
     return waitFor(async () => {
       const dead = procs.find((p) => !p.running);
