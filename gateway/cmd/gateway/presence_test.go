@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -146,11 +147,17 @@ func TestGatewayKilledLeavesNoGhost(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gone, logged time.Duration
+	var last contract.PresenceAnswer
+	var lastRaw string
 	for gone == 0 || logged == 0 {
 		if time.Since(killed) > 10*ttl {
-			t.Fatalf("after %v: presence gone %v, events %v", time.Since(killed), gone, logged)
+			t.Fatalf("after %v: presence gone %v, events %v; last answer %+v (%s)", time.Since(killed), gone, logged, last, lastRaw)
 		}
-		if a, ok := bob.who("lobby"); gone == 0 && ok && len(a.Users) == 1 && a.Users[0].User == "bob" && a.Anonymous == 0 {
+		raw, code := bob.do("presence", map[string]string{"room": "lobby"})
+		var a contract.PresenceAnswer
+		ok := code == 200 && json.Unmarshal(raw, &a) == nil
+		last, lastRaw = a, fmt.Sprint(code, " ", string(raw))
+		if gone == 0 && ok && len(a.Users) == 1 && a.Users[0].User == "bob" && a.Anonymous == 0 {
 			gone = time.Since(killed)
 		}
 		if logged == 0 && lostEvents(t, nc, victimID) {

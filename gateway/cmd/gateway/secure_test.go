@@ -808,7 +808,7 @@ func presenceRights(t *testing.T, url string, pw map[string]string, gw1, gw2 str
 	t.Helper()
 	alice := http.Header{"Authorization": {"Bearer s3cret"}}
 	watch := dialOK(t, gw2+"/ws/rooms", alice)
-	roundTrip(t, watch, `{"id":1,"join":{"room":"hall","presence":true}}`, `{"id":1,"ok":{}}`)
+	roundTrip(t, watch, `{"id":1,"join":{"room":"hall","presence":true}}`, `{"id":1,"ok":{"seq":0,"recovered":true}}`) // history on: an empty room
 	if got := nextFrame(t, watch); got != `{"room":"hall","event":"join","user":"alice"}` {
 		t.Fatalf("presence event %q", got)
 	}
