@@ -232,13 +232,45 @@ func TestHistoryPublisherRetryStoredOnce(t *testing.T) {
 	_, other := gatewayUp(t, dir, env)
 
 	const n, room = 1000, "retry"
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, contract.HistoryStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := contract.RoomLog(contract.RoomSubject, room)
+	stored := func() uint64 {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Subjects[subject]
+	}
+
 	reader := startMember(t, "reader", room, other)
 	waitFor(t, 10*time.Second, "reader joined", func() bool { return reader.joinCount() == 1 })
 	pub := newPublisher(t, "r", room, n, 0, victim, other)
 	errc := make(chan error, 1)
 	go func() { errc <- pub.run(time.Now().Add(30*time.Second), nil) }()
 	waitFor(t, 20*time.Second, "300 acknowledgements", func() bool { return pub.acked() >= 300 })
+	// The publisher stops reading replies, so what the gateway stores
+	// next is not acknowledged to it; once the stream holds more than
+	// the publisher knows of, the gateway is killed and the publisher
+	// loses the replies it had not read.
+	pub.pause.Store(true)
+	var unacked uint64
+	waitFor(t, 10*time.Second, "messages stored but not acknowledged", func() bool {
+		s, a := stored(), uint64(pub.acked())
+		unacked = s - min(s, a)
+		return s > a
+	})
 	_ = victimProc.cmd.Process.Kill()
+	pub.lose <- struct{}{}
+	pub.pause.Store(false)
 	acked := pub.acked()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -250,43 +282,31 @@ func TestHistoryPublisherRetryStoredOnce(t *testing.T) {
 
 	// The stream itself: exactly n messages on the room's subject, each
 	// acknowledged seq holding its own message.
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, contract.HistoryStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := contract.RoomLog(contract.RoomSubject, room)
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := info.State.Subjects[subject]; c != n {
+	if c := stored(); c != n {
 		t.Errorf("the stream holds %d messages of the room, want %d", c, n)
 	}
 	pub.mu.Lock()
-	acks := copyAcks(pub.acks)
-	pub.mu.Unlock()
-	for i, seq := range acks {
-		m, err := st.GetMsg(ctx, seq)
+	victimID, deduped := "", 0
+	for i := range n {
+		m, err := st.GetMsg(ctx, pub.acks[i])
 		if err != nil || m.Subject != subject || string(m.Data) != body(i) {
-			t.Fatalf("stored message %d (seq %d): %v %s %q", i, seq, err, m.Subject, m.Data)
+			t.Fatalf("stored message %d (seq %d): %v %s %q", i, pub.acks[i], err, m.Subject, m.Data)
+		}
+		gw := m.Header.Get(contract.HeaderGateway)
+		if i == 0 {
+			victimID = gw
+		}
+		if pub.ackedIn[i] > 1 && gw == victimID {
+			deduped++
 		}
 	}
-	checkMembers(t, pub.byStream(), reader)
-	t.Logf("%d of %d acknowledged at the kill; %d sockets; %d publishes answered with an error", acked, n, pub.sessions, pub.failed)
-}
-
-func copyAcks(m map[int]uint64) map[int]uint64 {
-	out := make(map[int]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
+	pub.mu.Unlock()
+	if deduped < int(unacked) {
+		t.Errorf("%d messages were stored but not acknowledged at the kill, and only %d retries were answered with their seq", unacked, deduped)
 	}
-	return out
+	checkMembers(t, pub.byStream(), reader)
+	t.Logf("%d of %d acknowledged at the kill, %d more stored; %d sockets; %d publishes answered with an error; %d retries answered with the killed gateway's store",
+		acked, n, unacked, pub.sessions, pub.failed, deduped)
 }
 
 // On a three-node NATS cluster with ROOM_HISTORY_REPLICAS=3, stopping the

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,16 +230,22 @@ type publisher struct {
 	n      int
 	rate   float64 // messages/s offered; 0: as fast as the window allows
 	window int
+	// pause stops taking replies (they stay unread); a value on lose
+	// abandons the socket in use with every reply it did not take, as a
+	// client whose connection broke loses the replies on their way.
+	pause atomic.Bool
+	lose  chan struct{}
 
 	mu       sync.Mutex
 	acks     map[int]uint64
+	ackedIn  map[int]int // message -> the socket (1, 2, ...) that got its acknowledgement
 	faults   []string
 	failed   int // publishes answered with an error (sent again)
 	sessions int
 }
 
 func newPublisher(t *testing.T, tag, room string, n int, rate float64, bases ...string) *publisher {
-	return &publisher{t: t, tag: tag, room: room, bases: bases, n: n, rate: rate, window: 32, acks: map[int]uint64{}}
+	return &publisher{t: t, tag: tag, room: room, bases: bases, n: n, rate: rate, window: 32, lose: make(chan struct{}, 1), acks: map[int]uint64{}, ackedIn: map[int]int{}}
 }
 
 func (p *publisher) acked() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.acks) }
@@ -250,6 +257,7 @@ func (p *publisher) ack(i int, seq uint64) {
 		p.faults = append(p.faults, fmt.Sprintf("message %d acknowledged with seq %d and %d: stored twice", i, s, seq))
 	}
 	p.acks[i] = seq
+	p.ackedIn[i] = p.sessions
 }
 
 // todo is what is not acknowledged yet, in order.
@@ -346,8 +354,17 @@ func (p *publisher) session(ws *websocket.Conn, deadline time.Time) bool {
 			}
 			due = time.After(wait)
 		}
+		take := replies
+		if p.pause.Load() {
+			take = nil
+			if due == nil {
+				due = time.After(5 * time.Millisecond) // look at pause again
+			}
+		}
 		select {
-		case r, ok := <-replies:
+		case <-p.lose:
+			return false
+		case r, ok := <-take:
 			if !ok {
 				return false
 			}
