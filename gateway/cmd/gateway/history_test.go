@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wsgate/wsgate/gateway/roomsproto"
 	"github.com/wsgate/wsgate/shared/contract"
 	"github.com/wsgate/wsgate/shared/natstest"
 )
@@ -389,4 +391,70 @@ func TestHistoryClusterLeaderLoss(t *testing.T) {
 	}
 	t.Logf("stopped leader %s at %d of %d acknowledged; %d publishes answered with an error, %d sockets; members resumed %d times",
 		leader.Name(), acked, n, pub.failed, pub.sessions, resumes)
+}
+
+// since older than what the stream keeps: the join says recovered false
+// and delivers what is still there.
+func TestHistorySinceTooOld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	dir := t.TempDir()
+	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
+	ns := natstest.Start(t)
+	env := historyEnv(ns.ClientURL(), "ROOM_HISTORY_SIZE=10")
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	roomWorkers(t, dir, env, nc, 1)
+	_, g := gatewayUp(t, dir, env)
+	pub := newPublisher(t, "o", "old", 15, 0, g)
+	pub.window = 1 // one at a time: stored in order
+	if err := pub.run(time.Now().Add(20*time.Second), nil); err != nil {
+		t.Fatal(err)
+	}
+	all := pub.byStream()
+	for _, tc := range []struct {
+		since     uint64
+		recovered bool
+		want      []got
+	}{
+		{all[2].seq, false, all[5:]}, // 3..4 are gone
+		{all[5].seq, true, all[6:]},  // the oldest kept: nothing after it is gone
+		{0, false, all[5:]},          // the room is full: some may be gone
+	} {
+		ws := dialOK(t, g+"/ws/rooms", nil)
+		roundTripJoin := fmt.Sprintf(`{"id":1,"join":{"room":"old","since":%d}}`, tc.since)
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(roundTripJoin)); err != nil {
+			t.Fatal(err)
+		}
+		var msgs []got
+		var reply roomsproto.Received
+		for reply.ID == nil {
+			_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, frame, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := roomsproto.Decode(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range lines {
+				if r.ID != nil {
+					reply = r
+					continue
+				}
+				b, _, _ := r.Body()
+				msgs = append(msgs, got{r.Seq, string(b)})
+			}
+		}
+		wantOK := fmt.Sprintf(`{"seq":%d,"recovered":%v}`, all[len(all)-1].seq, tc.recovered)
+		if string(reply.OK) != wantOK || !slices.Equal(msgs, tc.want) {
+			t.Errorf("since %d: reply %s %+v, want %s; got %v, want %v", tc.since, reply.OK, reply.Error, wantOK, msgs, tc.want)
+		}
+		ws.Close()
+	}
 }
