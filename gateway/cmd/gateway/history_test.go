@@ -329,8 +329,39 @@ func TestHistoryClusterLeaderLoss(t *testing.T) {
 	}
 	defer nc.Close()
 	roomWorkers(t, dir, env, nc, 2)
-	_, a := gatewayUp(t, dir, env)
-	_, b := gatewayUp(t, dir, env)
+
+	// The stream's leader, now that a room worker made the stream.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, contract.HistoryStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := st.CachedInfo()
+	if info.Config.Replicas != 3 || info.Cluster == nil {
+		t.Fatalf("stream replicas %d, cluster %+v", info.Config.Replicas, info.Cluster)
+	}
+	var leader *server.Server
+	var others []*server.Server
+	for _, s := range nodes {
+		if s.Name() == info.Cluster.Leader {
+			leader = s
+		} else {
+			others = append(others, s)
+		}
+	}
+	if leader == nil {
+		t.Fatalf("no node is the stream's leader %q", info.Cluster.Leader)
+	}
+	// Gateway A (the publisher's first) on the leader, so that the node
+	// takes a gateway's NATS connection with it too (it learns the other
+	// nodes from the cluster and reconnects there); B on the others.
+	_, a := gatewayUp(t, dir, historyEnv(leader.ClientURL(), "ROOM_HISTORY_REPLICAS=3"))
+	_, b := gatewayUp(t, dir, historyEnv(natstest.URLs(others), "ROOM_HISTORY_REPLICAS=3"))
 
 	const n, room = 600, "cluster"
 	ms := []*member{
@@ -350,28 +381,13 @@ func TestHistoryClusterLeaderLoss(t *testing.T) {
 	go func() { errc <- pub.run(time.Now().Add(45*time.Second), nil) }()
 	waitFor(t, 20*time.Second, "150 acknowledgements", func() bool { return pub.acked() >= 150 })
 
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, contract.HistoryStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := st.CachedInfo()
-	if info.Config.Replicas != 3 || info.Cluster == nil {
-		t.Fatalf("stream replicas %d, cluster %+v", info.Config.Replicas, info.Cluster)
-	}
-	var leader *server.Server
-	for _, s := range nodes {
-		if s.Name() == info.Cluster.Leader {
-			leader = s
+	// Whose NATS connection goes with it (for the log): gateways and
+	// workers reconnect to the other nodes.
+	var onLeader []string
+	if cz, err := leader.Connz(&server.ConnzOptions{}); err == nil {
+		for _, c := range cz.Conns {
+			onLeader = append(onLeader, c.Name)
 		}
-	}
-	if leader == nil {
-		t.Fatalf("no node is the stream's leader %q", info.Cluster.Leader)
 	}
 	acked := pub.acked()
 	leader.Shutdown()
@@ -389,8 +405,8 @@ func TestHistoryClusterLeaderLoss(t *testing.T) {
 		resumes += len(m.resumed)
 		m.mu.Unlock()
 	}
-	t.Logf("stopped leader %s at %d of %d acknowledged; %d publishes answered with an error, %d sockets; members resumed %d times",
-		leader.Name(), acked, n, pub.failed, pub.sessions, resumes)
+	t.Logf("stopped leader %s (clients %q) at %d of %d acknowledged; %d publishes answered with an error, %d sockets; members resumed %d times",
+		leader.Name(), onLeader, acked, n, pub.failed, pub.sessions, resumes)
 }
 
 // since older than what the stream keeps: the join says recovered false
