@@ -232,7 +232,9 @@ type publisher struct {
 	window int
 	// pause stops taking replies (they stay unread); a value on lose
 	// abandons the socket in use with every reply it did not take, as a
-	// client whose connection broke loses the replies on their way.
+	// client whose connection broke loses the replies on their way. (When
+	// that socket failed first, the next one takes the value: one more
+	// retry, through a live gateway.)
 	pause atomic.Bool
 	lose  chan struct{}
 
