@@ -326,7 +326,9 @@ func (h *holder) handleLine(line []byte, now int64) {
 	}
 }
 
-var joinedOK = []byte(`{"id":1,"ok":{}}`)
+// joinedOK starts a join's ok: {"id":1,"ok":{}}, or with history
+// {"id":1,"ok":{"seq":…,"recovered":…}}.
+var joinedOK = []byte(`{"id":1,"ok":{`)
 
 func (h *holder) snapshot() []*heldConn {
 	h.mu.Lock()

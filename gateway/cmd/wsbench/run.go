@@ -54,6 +54,7 @@ type config struct {
 	stormOther   int
 	stormRate    float64
 	stormSenders int
+	resumeMsgs   int // messages a client misses before it resumes (history)
 }
 
 func fullConfig() config {
@@ -71,6 +72,7 @@ func fullConfig() config {
 		// 19,500 joiners and 100 others, not 20,000: a process may hold
 		// 20,000 files here, and the gateway holds every socket.
 		stormRounds: 3, stormJoiners: 19500, stormHolds: 4, stormPar: 64, stormOther: 100, stormRate: 100, stormSenders: 5,
+		resumeMsgs: 1000,
 	}
 }
 
@@ -87,10 +89,11 @@ func smokeConfig() config {
 		pub:         pubConfig{window: 100, members: 2, dur: time.Second, rounds: 1, target: 20000},
 		sanityDur:   300 * time.Millisecond,
 		stormRounds: 1, stormJoiners: 200, stormHolds: 2, stormPar: 8, stormOther: 10, stormRate: 50, stormSenders: 2,
+		resumeMsgs: 100,
 	}
 }
 
-var scenarios = []string{"echo", "latency", "publisher", "handshake", "room", "saturation", "multi", "storm", "idle"}
+var scenarios = []string{"echo", "latency", "publisher", "handshake", "room", "saturation", "multi", "history", "storm", "idle"}
 
 type runner struct {
 	cfg       config
@@ -287,6 +290,7 @@ func (r *runner) run(selected []string) {
 		{"handshake", r.scenHandshake},
 		{"room", func() error { return r.scenRooms(has("room"), has("saturation")) }},
 		{"multi", r.scenMulti},
+		{"history", r.scenHistory},
 		{"storm", r.scenStorm},
 		{"idle", r.scenIdle},
 	}

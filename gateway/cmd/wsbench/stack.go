@@ -39,6 +39,7 @@ type stack struct {
 	side     string // product or reference
 	prefix   string // of process names, so logs and CPU splits tell the stacks apart
 	bin      string
+	env      []string // more environment for its workers (the history scenario's off side)
 	natsProc *proc
 	natsURL  string
 	nc       *nats.Conn
@@ -137,7 +138,7 @@ func (r *runner) startNATS(s *stack) error {
 // answers its NATS micro PING.
 func (r *runner) startWorkers(s *stack) error {
 	for _, role := range []string{"echo", "room", "auth"} {
-		p, err := r.spawn(s.prefix+"worker-"+role, filepath.Join(s.bin, "worker"), []string{role}, []string{"NATS_URL=" + s.natsURL}, nil)
+		p, err := r.spawn(s.prefix+"worker-"+role, filepath.Join(s.bin, "worker"), []string{role}, append([]string{"NATS_URL=" + s.natsURL}, s.env...), nil)
 		if err != nil {
 			return err
 		}
