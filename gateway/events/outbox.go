@@ -33,6 +33,10 @@ type Options struct {
 	Log        *slog.Logger
 	Dropped    func(n int) // counts dropped messages; may be nil
 	Retried    func()      // counts batches sent again; may be nil
+	// Ready, when set, holds every message until it is closed: the
+	// gateway's heartbeat key must exist before its first presence record,
+	// or a presence worker would judge the records by its own TTL.
+	Ready <-chan struct{}
 }
 
 // Outbox sends messages in order, pipelined: a batch is published at once
@@ -114,24 +118,42 @@ func (o *Outbox) run() {
 	defer close(o.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if o.opts.Ready != nil {
+		select {
+		case <-o.opts.Ready:
+		case <-o.stop:
+			select {
+			case <-o.opts.Ready:
+			case <-o.quit:
+				o.drop(nil)
+				return
+			}
+		}
+	}
 	for {
 		batch := o.next()
 		if batch == nil {
 			return
 		}
 		if !o.send(ctx, batch) {
-			n := len(batch) + len(o.ch)
-			if o.held != nil {
-				n++
-			}
-			o.pending.Add(-int64(n))
-			if o.opts.Dropped != nil {
-				o.opts.Dropped(n)
-			}
-			o.opts.Log.Warn("events outbox closed with messages not acknowledged", "messages", n)
+			o.drop(batch)
 			return
 		}
 	}
+}
+
+// drop counts and logs what is left when the outbox gives up: batch, the
+// queue and the message held back.
+func (o *Outbox) drop(batch []*nats.Msg) {
+	n := len(batch) + len(o.ch)
+	if o.held != nil {
+		n++
+	}
+	o.pending.Add(-int64(n))
+	if o.opts.Dropped != nil {
+		o.opts.Dropped(n)
+	}
+	o.opts.Log.Warn("events outbox closed with messages not acknowledged", "messages", n)
 }
 
 // next takes the next batch: at least one message (waiting for it), then

@@ -177,3 +177,43 @@ func TestOutboxCloseDropsWhatCannotGo(t *testing.T) {
 type sinkFunc func(context.Context, []*nats.Msg) []error
 
 func (f sinkFunc) Publish(ctx context.Context, b []*nats.Msg) []error { return f(ctx, b) }
+
+// Nothing leaves before Ready is closed (the gateway's heartbeat key is
+// written); then everything, in order. An outbox closed before it was
+// ready drops what it holds.
+func TestOutboxWaitsForReady(t *testing.T) {
+	sink := &fakeSink{ids: map[string]bool{}}
+	ready := make(chan struct{})
+	o := New(sink, Options{Ready: ready})
+	o.Add(msg("$KV.wsgw_presence.c.gw.1", "a"), msg("wsgw.events.connect", "b"))
+	// A later message's ack proves the earlier ones were not held back by
+	// chance: nothing at all may arrive while not ready.
+	probe := New(sink, Options{})
+	probe.Add(msg("probe", "p"))
+	waitFor(t, "the probe", func() bool { return len(sink.snapshot()) == 1 })
+	if got := sink.snapshot(); got[0] != "probe p" {
+		t.Fatalf("sent before ready: %v", got)
+	}
+	close(ready)
+	waitFor(t, "the held messages", func() bool { return len(sink.snapshot()) == 3 })
+	if got := sink.snapshot()[1:]; got[0] != "$KV.wsgw_presence.c.gw.1 a" || got[1] != "wsgw.events.connect b" {
+		t.Fatalf("after ready: %v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o.Close(ctx)
+	probe.Close(ctx)
+
+	var mu sync.Mutex
+	dropped := 0
+	never := New(sink, Options{Ready: make(chan struct{}), Dropped: func(n int) { mu.Lock(); dropped += n; mu.Unlock() }})
+	never.Add(msg("wsgw.events.connect", "c"))
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	never.Close(short)
+	mu.Lock()
+	defer mu.Unlock()
+	if dropped != 1 || never.Pending() != 0 {
+		t.Fatalf("closed before ready: dropped %d, pending %d", dropped, never.Pending())
+	}
+}

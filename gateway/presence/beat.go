@@ -31,6 +31,7 @@ type Heart struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	ready  chan struct{} // closed at the first heartbeat written
 
 	// run only
 	kv   jetstream.KeyValue
@@ -42,11 +43,15 @@ type Heart struct {
 // each time the gateway finds it was declared lost.
 func StartHeart(nc *nats.Conn, gateway string, ttl time.Duration, log *slog.Logger, lost func()) *Heart {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Heart{nc: nc, gateway: gateway, ttl: ttl, lost: lost, log: log, cancel: cancel}
+	h := &Heart{nc: nc, gateway: gateway, ttl: ttl, lost: lost, log: log, cancel: cancel, ready: make(chan struct{})}
 	h.wg.Add(1)
 	go h.run(ctx)
 	return h
 }
+
+// Ready is closed once the gateway's heartbeat key was first written: its
+// presence records must come after it (see events.Options.Ready).
+func (h *Heart) Ready() <-chan struct{} { return h.ready }
 
 // Stop stops beating and deletes the key, so presence workers do not wait
 // for the TTL: the gateway's own events said everything.
@@ -63,15 +68,30 @@ func (h *Heart) Stop() {
 func (h *Heart) run(ctx context.Context) {
 	defer h.wg.Done()
 	every := max(h.ttl/4, 10*time.Millisecond)
+	// Until the first beat is written (the bucket may not exist yet), try
+	// often: the gateway's presence records wait for it.
+	first := min(every, 250*time.Millisecond)
+	for h.rev == 0 {
+		h.once(ctx, every)
+		if h.rev != 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(first):
+		}
+	}
+	close(h.ready)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		h.once(ctx, every)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		h.once(ctx, every)
 	}
 }
 

@@ -24,8 +24,9 @@ func (g *Gateway) startPresence() error {
 	}
 	dropped := g.m.Counter("wsgate_gateway_events_dropped_total", "Lifecycle events and presence records dropped: the gateway's outbox (GATEWAY_EVENTS_QUEUE) was full, or still held them when it shut down.")
 	retried := g.m.Counter("wsgate_gateway_events_retries_total", "Batches of lifecycle events and presence records that JetStream did not acknowledge and were sent again (NATS away, the stream not created yet).")
+	g.heart = presence.StartHeart(g.nc, g.id, g.cfg.PresenceTTL, g.log, g.onLost)
 	g.out = events.New(sink, events.Options{
-		Queue: g.cfg.EventsQueue, Log: g.log,
+		Queue: g.cfg.EventsQueue, Log: g.log, Ready: g.heart.Ready(),
 		Dropped: func(n int) { dropped.Add(float64(n)) },
 		Retried: retried.Inc,
 	})
@@ -33,7 +34,6 @@ func (g *Gateway) startPresence() error {
 		func() float64 { return float64(g.out.Pending()) })
 	g.rec = &presence.Recorder{Gateway: g.id, Out: g.out}
 	g.watch = presence.NewWatchers(g.nc)
-	g.heart = presence.StartHeart(g.nc, g.id, g.cfg.PresenceTTL, g.log, g.onLost)
 	return nil
 }
 

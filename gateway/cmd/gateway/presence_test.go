@@ -87,8 +87,9 @@ func TestGatewayKilledLeavesNoGhost(t *testing.T) {
 	ns := natstest.Start(t)
 	env := []string{"NATS_URL=" + ns.ClientURL(), "GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DRAIN_WINDOW=0s",
 		"AUTH_TOKENS=s3cret:alice,t2:bob", "PRESENCE_TTL=" + ttl.String()}
+	var workers []*proc
 	for _, role := range []string{"room", "auth", "presence"} {
-		start(t, env, filepath.Join(dir, "worker"), role)
+		workers = append(workers, start(t, env, filepath.Join(dir, "worker"), role))
 	}
 	victim := start(t, env, filepath.Join(dir, "gateway"))
 	// The survivor beats with the default TTL: a pause of this loaded
@@ -151,7 +152,7 @@ func TestGatewayKilledLeavesNoGhost(t *testing.T) {
 	var lastRaw string
 	for gone == 0 || logged == 0 {
 		if time.Since(killed) > 10*ttl {
-			t.Fatalf("after %v: presence gone %v, events %v; last answer %+v (%s)", time.Since(killed), gone, logged, last, lastRaw)
+			t.Fatalf("after %v: presence gone %v, events %v; last answer %+v (%s)\n%s\n%s", time.Since(killed), gone, logged, last, lastRaw, workers[2].log(), other.log())
 		}
 		raw, code := bob.do("presence", map[string]string{"room": "lobby"})
 		var a contract.PresenceAnswer
