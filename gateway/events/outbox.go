@@ -122,12 +122,10 @@ func (o *Outbox) run() {
 		select {
 		case <-o.opts.Ready:
 		case <-o.stop:
-			select {
-			case <-o.opts.Ready:
-			case <-o.quit:
-				o.drop(nil)
-				return
-			}
+			// Closing before the heartbeat was ever written: nothing can
+			// go (as for a batch JetStream refuses while closing).
+			o.drop(nil)
+			return
 		}
 	}
 	for {
