@@ -141,19 +141,7 @@ func checkPublisher(t *testing.T, p *publisher) {
 // members reconnect to the other gateway, resume with since and end with
 // all 2,000 exactly once and in order.
 func TestHistoryMembersResumeAfterGatewayLoss(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds binaries")
-	}
-	dir := t.TempDir()
-	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
-	ns := natstest.Start(t)
-	env := historyEnv(ns.ClientURL())
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	roomWorkers(t, dir, env, nc, 1)
+	dir, env, _ := historyStack(t)
 	_, other := gatewayUp(t, dir, env)
 
 	const n = 2000
@@ -217,19 +205,7 @@ func TestHistoryMembersResumeAfterGatewayLoss(t *testing.T) {
 // acknowledged, with the same msg_id, through the other gateway: every
 // message is stored exactly once.
 func TestHistoryPublisherRetryStoredOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds binaries")
-	}
-	dir := t.TempDir()
-	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
-	ns := natstest.Start(t)
-	env := historyEnv(ns.ClientURL())
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	roomWorkers(t, dir, env, nc, 1)
+	dir, env, nc := historyStack(t)
 	victimProc, victim := gatewayUp(t, dir, env)
 	_, other := gatewayUp(t, dir, env)
 
@@ -412,19 +388,7 @@ func TestHistoryClusterLeaderLoss(t *testing.T) {
 // since older than what the stream keeps: the join says recovered false
 // and delivers what is still there.
 func TestHistorySinceTooOld(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds binaries")
-	}
-	dir := t.TempDir()
-	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
-	ns := natstest.Start(t)
-	env := historyEnv(ns.ClientURL(), "ROOM_HISTORY_SIZE=10")
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	roomWorkers(t, dir, env, nc, 1)
+	dir, env, _ := historyStack(t, "ROOM_HISTORY_SIZE=10")
 	_, g := gatewayUp(t, dir, env)
 	pub := newPublisher(t, "o", "old", 15, 0, g)
 	pub.window = 1 // one at a time: stored in order
@@ -473,4 +437,26 @@ func TestHistorySinceTooOld(t *testing.T) {
 		}
 		ws.Close()
 	}
+}
+
+// historyStack builds the binaries and starts a NATS server and one room
+// worker with history on (extra: more of its environment); it returns the
+// binaries' directory, the environment for more processes, and a NATS
+// connection for the test.
+func historyStack(t *testing.T, extra ...string) (dir string, env []string, nc *nats.Conn) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	dir = t.TempDir()
+	build(t, dir, ".", "github.com/wsgate/wsgate/worker/cmd/worker")
+	ns := natstest.Start(t)
+	env = historyEnv(ns.ClientURL(), extra...)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	roomWorkers(t, dir, env, nc, 1)
+	return dir, env, nc
 }
