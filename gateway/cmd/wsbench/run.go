@@ -180,7 +180,7 @@ func runMain(args []string) int {
 			return 1
 		}
 		defer os.RemoveAll(r.refInfo.dir)
-		r.ref, r.rep.Reference = &stack{side: reference, prefix: "ref-", bin: r.refInfo.bin}, r.refInfo
+		r.ref, r.rep.Reference = &stack{side: reference, prefix: "ref-", bin: r.refInfo.bin, legacy: true}, r.refInfo
 		if r.refBin == "" {
 			r.refBin = r.refInfo.bin
 		}

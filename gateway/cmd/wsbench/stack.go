@@ -40,6 +40,7 @@ type stack struct {
 	prefix   string // of process names, so logs and CPU splits tell the stacks apart
 	bin      string
 	env      []string // more environment for its workers (the history scenario's off side)
+	legacy   bool     // the -ref build: its worker has no presence role
 	natsProc *proc
 	natsURL  string
 	nc       *nats.Conn
@@ -134,17 +135,23 @@ func (r *runner) startNATS(s *stack) error {
 	}
 }
 
-// startWorkers runs one echo, room and auth worker; each is ready once it
-// answers its NATS micro PING.
+// startWorkers runs one echo, room and auth worker, and for this build a
+// presence worker (the gateway's default GATEWAY_EVENTS=true writes events
+// and presence records, which go nowhere without it; the -ref build has
+// none); each is ready once it answers its NATS micro PING.
 func (r *runner) startWorkers(s *stack) error {
-	for _, role := range []string{"echo", "room", "auth"} {
+	roles := []string{"echo", "room", "auth"}
+	if !s.legacy {
+		roles = append(roles, "presence")
+	}
+	for _, role := range roles {
 		p, err := r.spawn(s.prefix+"worker-"+role, filepath.Join(s.bin, "worker"), []string{role}, append([]string{"NATS_URL=" + s.natsURL}, s.env...), nil)
 		if err != nil {
 			return err
 		}
 		s.workers = append(s.workers, p)
 	}
-	for i, role := range []string{"echo", "room", "auth"} {
+	for i, role := range roles {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			if _, err := s.nc.Request("$SRV.PING."+role, nil, 500*time.Millisecond); err == nil {
