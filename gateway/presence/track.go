@@ -31,9 +31,10 @@ type Recorder struct {
 // leaves, its disconnect. Leaves of the rooms still joined go out with the
 // disconnect. Safe for concurrent use.
 type Conn struct {
-	rec   *Recorder
-	base  contract.Event // gateway, conn, user, route, remote address
-	entry contract.PresenceEntry
+	// Only what every record repeats (idle connections hold this):
+	// events and entries are made from it when recorded.
+	rec                       *Recorder
+	conn, user, route, remote string
 
 	mu    sync.Mutex
 	joins uint64            // joins so far: the next one is joins+1
@@ -43,15 +44,21 @@ type Conn struct {
 
 // Connect records a new connection and returns its keeper.
 func (r *Recorder) Connect(conn, user, route, remote string) *Conn {
-	c := &Conn{
-		rec:   r,
-		base:  contract.Event{Gateway: r.Gateway, Conn: conn, User: user, Route: route, RemoteAddr: remote},
-		entry: contract.PresenceEntry{User: user, Route: route, RemoteAddr: remote},
-	}
-	ev := c.base
-	ev.ID, ev.Event, ev.Time = contract.ConnectID(r.Gateway, conn), contract.EventConnect, events.Now()
-	r.Out.Add(events.EventMsg(&ev), events.Put(contract.PresenceConnKey(r.Gateway, conn), ev.ID, c.entry))
+	c := &Conn{rec: r, conn: conn, user: user, route: route, remote: remote}
+	ev := c.event(contract.ConnectID(r.Gateway, conn), contract.EventConnect)
+	r.Out.Add(events.EventMsg(&ev), events.Put(contract.PresenceConnKey(r.Gateway, conn), ev.ID, c.entry(0)))
 	return c
+}
+
+// event is one of the connection's events, stamped now.
+func (c *Conn) event(id, kind string) contract.Event {
+	return contract.Event{ID: id, Event: kind, Time: events.Now(), Gateway: c.rec.Gateway, Conn: c.conn,
+		User: c.user, Route: c.route, RemoteAddr: c.remote}
+}
+
+// entry is the value of the connection's key (join 0) or of a membership's.
+func (c *Conn) entry(join uint64) contract.PresenceEntry {
+	return contract.PresenceEntry{User: c.user, Route: c.route, RemoteAddr: c.remote, Join: join}
 }
 
 // Join records that the connection entered room. Joining a room it is in
@@ -67,11 +74,10 @@ func (c *Conn) Join(room string) {
 		c.open = map[string]uint64{}
 	}
 	c.open[room] = c.joins
-	ev := c.base
-	ev.ID, ev.Event, ev.Time, ev.Room = contract.JoinID(c.base.Gateway, c.base.Conn, c.joins), contract.EventJoin, events.Now(), room
-	entry := c.entry
-	entry.Join = c.joins
-	c.rec.Out.Add(events.EventMsg(&ev), events.Put(contract.PresenceMemberKey(room, c.base.Gateway, c.base.Conn), ev.ID, entry))
+	gw := c.rec.Gateway
+	ev := c.event(contract.JoinID(gw, c.conn, c.joins), contract.EventJoin)
+	ev.Room = room
+	c.rec.Out.Add(events.EventMsg(&ev), events.Put(contract.PresenceMemberKey(room, gw, c.conn), ev.ID, c.entry(c.joins)))
 }
 
 // Leave records that the connection left room; nothing if it was not in.
@@ -87,9 +93,10 @@ func (c *Conn) leave(room string) {
 		return
 	}
 	delete(c.open, room)
-	ev := c.base
-	ev.ID, ev.Event, ev.Time, ev.Room = contract.LeaveID(c.base.Gateway, c.base.Conn, n), contract.EventLeave, events.Now(), room
-	c.rec.Out.Add(events.EventMsg(&ev), events.Delete(contract.PresenceMemberKey(room, c.base.Gateway, c.base.Conn), ev.ID))
+	gw := c.rec.Gateway
+	ev := c.event(contract.LeaveID(gw, c.conn, n), contract.EventLeave)
+	ev.Room = room
+	c.rec.Out.Add(events.EventMsg(&ev), events.Delete(contract.PresenceMemberKey(room, gw, c.conn), ev.ID))
 }
 
 // Disconnect records the end of the connection, after a leave of every
@@ -104,7 +111,8 @@ func (c *Conn) Disconnect(code int, reason string) {
 		c.leave(room)
 	}
 	c.ended = true
-	ev := c.base
-	ev.ID, ev.Event, ev.Time, ev.Code, ev.Reason = contract.DisconnectID(c.base.Gateway, c.base.Conn), contract.EventDisconnect, events.Now(), code, reason
-	c.rec.Out.Add(events.EventMsg(&ev), events.Delete(contract.PresenceConnKey(c.base.Gateway, c.base.Conn), ev.ID))
+	gw := c.rec.Gateway
+	ev := c.event(contract.DisconnectID(gw, c.conn), contract.EventDisconnect)
+	ev.Code, ev.Reason = code, reason
+	c.rec.Out.Add(events.EventMsg(&ev), events.Delete(contract.PresenceConnKey(gw, c.conn), ev.ID))
 }

@@ -83,6 +83,9 @@ func (r *runner) scenIdle() error {
 				return fmt.Errorf("%s idle: no connection opened", is.side)
 			}
 			time.Sleep(time.Second)
+			// What the connect burst queued for JetStream (lifecycle events,
+			// presence records) is not idle memory: wait until it is sent.
+			drained := eventsDrained(is.g, 30*time.Second)
 			s1, err := r.idleSample(is.g, fmt.Sprintf("%s-%d", is.side, n))
 			if err != nil {
 				return err
@@ -92,8 +95,8 @@ func (r *runner) scenIdle() error {
 			perConn := float64(s1.rss-s0.rss) / float64(held)
 			perKiB := func(a, b int64) float64 { return float64(b-a) / 1024 / float64(held) }
 			fm.Rounds = append(fm.Rounds, round{Side: is.side, Value: perConn, CPUUS: cpu, LoadAvg: load, Extra: split})
-			details = append(details, fmt.Sprintf("%s: RSS %.1f -> %.1f MiB (%.1f before GC); per conn: heap %.2f KiB, stacks %.2f KiB; %d held; connected at %.0f/s",
-				is.side, float64(s0.rss)/1024, float64(s1.rss)/1024, float64(s1.raw)/1024, perKiB(s0.heap, s1.heap), perKiB(s0.stack, s1.stack), held, float64(ok)/secs))
+			details = append(details, fmt.Sprintf("%s: RSS %.1f -> %.1f MiB (%.1f before GC); per conn: heap %.2f KiB (live %.2f), stacks %.2f KiB; %d held; connected at %.0f/s; events outbox drained after %v",
+				is.side, float64(s0.rss)/1024, float64(s1.rss)/1024, float64(s1.raw)/1024, perKiB(s0.heap, s1.heap), perKiB(s0.live, s1.live), perKiB(s0.stack, s1.stack), held, float64(ok)/secs, drained.Round(10*time.Millisecond)))
 			gr0, gr := s0.goroutines, s1.goroutines
 			fg.Rounds = append(fg.Rounds, round{Side: is.side, Value: float64(gr-gr0) / float64(held), CPUUS: cpu, LoadAvg: load})
 			gdetails = append(gdetails, fmt.Sprintf("%s: goroutines %d -> %d for %d conns (%+d beyond one each)", is.side, gr0, gr, held, gr-gr0-held))
@@ -162,6 +165,7 @@ func (r *runner) scenIdle() error {
 type idleSample struct {
 	raw, rss    int64 // KiB: before and after a forced GC
 	heap, stack int64 // bytes in use, after the GC
+	live        int64 // bytes of live objects (HeapAlloc), after the GC
 	goroutines  int
 }
 
@@ -173,7 +177,7 @@ func (r *runner) idleSample(g *gw, tag string) (s idleSample, err error) {
 	if err != nil {
 		return
 	}
-	s.heap, s.stack = ms["HeapInuse"], ms["Stack"]
+	s.heap, s.stack, s.live = ms["HeapInuse"], ms["Stack"], ms["HeapAlloc"]
 	if s.rss, err = rssKiB(g.pid()); err != nil {
 		return
 	}
@@ -184,4 +188,28 @@ func (r *runner) idleSample(g *gw, tag string) (s idleSample, err error) {
 	}
 	s.goroutines, err = g.goroutines()
 	return
+}
+
+// eventsDrained waits (at most within) until the gateway's events outbox
+// is empty (wsgate_gateway_events_pending 0, or absent: a build without
+// it) and returns how long that took.
+func eventsDrained(g *gw, within time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < within {
+		var sb strings.Builder
+		if _, err := httpGet("http://"+g.admin+"/metrics", &sb); err != nil {
+			break
+		}
+		pending := ""
+		for line := range strings.Lines(sb.String()) {
+			if v, ok := strings.CutPrefix(line, "wsgate_gateway_events_pending "); ok {
+				pending = strings.TrimSpace(v)
+			}
+		}
+		if pending == "" || pending == "0" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
 }
