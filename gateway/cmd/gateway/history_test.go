@@ -244,7 +244,8 @@ func TestHistoryPublisherRetryStoredOnce(t *testing.T) {
 	waitFor(t, 10*time.Second, "messages stored but not acknowledged", func() bool {
 		s, a := stored(), uint64(pub.acked())
 		unacked = s - min(s, a)
-		return s > a
+		// A few: the paused reader may still take a reply it was reading.
+		return s >= a+3
 	})
 	_ = victimProc.cmd.Process.Kill()
 	pub.lose <- struct{}{}
@@ -264,7 +265,7 @@ func TestHistoryPublisherRetryStoredOnce(t *testing.T) {
 		t.Errorf("the stream holds %d messages of the room, want %d", c, n)
 	}
 	pub.mu.Lock()
-	victimID, deduped := "", 0
+	victimID, deduped, byVictim := "", 0, 0
 	for i := range n {
 		m, err := st.GetMsg(ctx, pub.acks[i])
 		if err != nil || m.Subject != subject || string(m.Data) != body(i) {
@@ -274,13 +275,21 @@ func TestHistoryPublisherRetryStoredOnce(t *testing.T) {
 		if i == 0 {
 			victimID = gw
 		}
-		if pub.ackedIn[i] > 1 && gw == victimID {
-			deduped++
+		if gw == victimID {
+			byVictim++
+			if pub.ackedIn[i] > 1 {
+				deduped++
+			}
 		}
 	}
 	pub.mu.Unlock()
-	if deduped < int(unacked) {
-		t.Errorf("%d messages were stored but not acknowledged at the kill, and only %d retries were answered with their seq", unacked, deduped)
+	// Stored once each (above): what the killed gateway stored but had not
+	// acknowledged was retried, and the retry answered with its seq. (The
+	// count seen before the kill may differ by a reply the paused reader
+	// was already taking, or a store still on its way.)
+	if deduped == 0 || byVictim-acked != deduped {
+		t.Errorf("%d stored by the killed gateway, %d acknowledged before the kill, %d retries answered with the killed gateway's seq (%d seen unacknowledged at the kill)",
+			byVictim, acked, deduped, unacked)
 	}
 	checkMembers(t, pub.byStream(), reader)
 	t.Logf("%d of %d acknowledged at the kill, %d more stored; %d sockets; %d publishes answered with an error; %d retries answered with the killed gateway's store",
