@@ -154,6 +154,11 @@ func (w *Watcher) follow(ctx context.Context, nc *nats.Conn, kv jetstream.KeyVal
 		return
 	}
 	defer func() { _ = adv.Unsubscribe() }()
+	// Asked before the watch starts: a write after it comes through the
+	// watch, so only one before it can make an empty start mean "removed".
+	// (Asked after, an auth worker's first write racing the watch's start
+	// read as a removal.)
+	before := written(ctx, kv)
 	kw, err := kv.Watch(ctx, contract.PolicyProtectedKey)
 	if err != nil {
 		return
@@ -166,7 +171,7 @@ func (w *Watcher) follow(ctx context.Context, nc *nats.Conn, kv jetstream.KeyVal
 			if got || ctx.Err() != nil {
 				continue
 			}
-			if written(ctx, kv) {
+			if before {
 				// Messages were stored, yet the key has none: purged.
 				w.seen = true
 			}
