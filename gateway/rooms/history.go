@@ -96,11 +96,12 @@ func (s *Session) catchUp(ctx context.Context, cmd roomsproto.Command, m *member
 		}
 	}
 	emit := func(msg history.Msg) {
-		line, ok := s.line(m.room, msg)
+		sm, ok := s.storedMessage(m.room, msg)
 		last = msg.Seq
 		if !ok {
 			return
 		}
+		line := roomsproto.AppendMessage(nil, &sm)
 		if len(frame) > 0 {
 			if len(frame)+len(line) > maxFrame {
 				flush()
@@ -205,19 +206,12 @@ func (s *Session) lastMessages(ctx context.Context, subject string, before uint6
 	return append(ring[start:], ring[:start]...), err
 }
 
-// line is a stored message as the room's live members get it; false when
-// no client may get it (as for a live broadcast, see hub.Options.Check).
-func (s *Session) line(room string, msg history.Msg) ([]byte, bool) {
-	m, ok := s.message1(room, msg)
+// storedMessage is a stored message as the room's live members get it; false when
+// no client may get it, decided as for a live broadcast (Outbound.Broadcast,
+// the hub's Check).
+func (s *Session) storedMessage(room string, msg history.Msg) (roomsproto.Message, bool) {
+	typ, ok := s.cfg.Outbound.Broadcast(&nats.Msg{Subject: room, Header: msg.Header, Data: msg.Data})
 	if !ok {
-		return nil, false
-	}
-	return roomsproto.AppendMessage(nil, &m), true
-}
-
-func (s *Session) message1(room string, msg history.Msg) (roomsproto.Message, bool) {
-	typ, drop := client.FrameType(client.BroadcastKind(&nats.Msg{Header: msg.Header}), msg.Data, 0)
-	if drop != "" {
 		return roomsproto.Message{}, false
 	}
 	return roomsproto.Message{
@@ -244,7 +238,7 @@ func (s *Session) historyCmd(cmd roomsproto.Command) error {
 			return errHistory
 		}
 		for _, msg := range stored {
-			if m, ok := s.message1(cmd.Room, msg); ok {
+			if m, ok := s.storedMessage(cmd.Room, msg); ok {
 				msgs = append(msgs, m)
 			}
 		}
