@@ -77,6 +77,8 @@ type Conn struct {
 	graced      bool           // writer: the read deadline was set for the peer's close
 	paced       bool           // writer: the next turn was deferred once already
 	lastWrite   time.Duration  // writer: when the last write went out, since the process started
+	lastData    time.Duration  // reader: when the last data frame came, since the process started
+	deep        bool           // reader: its goroutine may have grown its stack (see await)
 	pinger      *time.Timer    // stopped, never re-armed, once closed
 	writers     sync.WaitGroup // held while a writer owns the queue; none start once closed
 	wire        wire           // the socket, as gorilla sees it
@@ -156,30 +158,66 @@ func (c *Conn) Done() <-chan struct{} {
 // bufPool holds message buffers; those that grew past 64 KiB are not kept.
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// Serve reads frames until the socket ends; it is the client's goroutine.
-// Up to the route's in_flight frames go to NATS before the first is
-// answered; their answers are released in the order sent (see forward).
+// Serve reads frames until the socket ends. Up to the route's in_flight
+// frames go to NATS before the first is answered; their answers are
+// released in the order sent (see forward).
 func (c *Conn) Serve() { c.ServeWith(nil) }
 
 // ServeWith is Serve with h, when not nil, taking the frames instead of
 // forward.
 func (c *Conn) ServeWith(h Handler) {
+	done := make(chan struct{})
+	c.Run(h, func() { close(done) })
+	<-done
+}
+
+// Run starts the client's reader, which reads frames (h, when not nil,
+// takes them instead of forward) until the socket ends, then calls end.
+// The reader is one goroutine at a time, but not always the same: one that
+// went quiet after work hands over to a fresh one (see await), so end may
+// run on another goroutine than the first.
+func (c *Conn) Run(h Handler, end func()) {
 	c.ws.SetReadLimit(c.opts.MaxMessageBytes)
 	c.ws.SetCloseHandler(c.onClose)
 	c.limit = newBucket(c.opts.RatePerSecond, c.opts.RateBurst, time.Now())
 	c.startHeartbeat()
+	go c.read(h, end)
+}
+
+// read is the reader's goroutine.
+func (c *Conn) read(h Handler, end func()) {
+	if c.readFrames(h) {
+		end()
+		return
+	}
+	go c.read(h, end) // handed over: see await
+}
+
+// readFrames reads until the socket ends (true) or await hands the reader
+// over to a fresh goroutine (false).
+func (c *Conn) readFrames(h Handler) bool {
 	for {
 		c.waitRoom()
+		switch err := c.await(); err {
+		case nil:
+		case errHandOver:
+			return false
+		default:
+			c.finish(c.readFailed(err))
+			return true
+		}
+		c.deep = true
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
 			c.finish(c.readFailed(err))
-			return
+			return true
 		}
+		c.lastData = time.Since(epoch)
 		if c.isClosing() {
 			// A close frame was sent: discard until the peer's close arrives.
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				c.finish(c.readFailed(err))
-				return
+				return true
 			}
 			continue
 		}
@@ -220,7 +258,7 @@ func (c *Conn) ServeWith(h Handler) {
 			c.Close(wsclose.New(contract.CloseInvalidPayload, "text frame is not valid UTF-8"))
 		default:
 			c.finish(c.readFailed(err))
-			return
+			return true
 		}
 		if cap(data) <= 64<<10 {
 			*bp = data

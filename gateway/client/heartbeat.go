@@ -15,17 +15,7 @@ func (c *Conn) startHeartbeat() {
 	// Pings and pongs cost the gateway as frames do (a pong written for
 	// each ping): they are charged to the same budget.
 	c.ws.SetPongHandler(func(string) error { return c.control() })
-	c.ws.SetPingHandler(func(data string) error {
-		if err := c.control(); err != nil {
-			return err
-		}
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.opts.WriteTimeout))
-		if err == websocket.ErrCloseSent {
-			return nil
-		}
-		c.kick()
-		return err
-	})
+	c.ws.SetPingHandler(func(data string) error { return c.pinged([]byte(data)) })
 	if c.opts.PingInterval <= 0 {
 		return
 	}
@@ -35,6 +25,19 @@ func (c *Conn) startHeartbeat() {
 		c.pinger = time.AfterFunc(c.opts.PingInterval, c.ping)
 	}
 	c.mu.Unlock()
+}
+
+// pinged answers a ping from the peer with a pong, once charged.
+func (c *Conn) pinged(data []byte) error {
+	if err := c.control(); err != nil {
+		return err
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, data, time.Now().Add(c.opts.WriteTimeout))
+	if err == websocket.ErrCloseSent {
+		return nil
+	}
+	c.kick()
+	return err
 }
 
 // control charges a ping or pong from the peer to its budget. Over it, the
@@ -64,6 +67,8 @@ func (c *Conn) alive() {
 		return
 	}
 	c.extended = now.UnixNano()
+	// The runtime's timer code is deep enough to grow the stack.
+	c.deep = true
 	_ = c.wire.Conn.SetReadDeadline(now.Add(c.opts.PingInterval + c.opts.PongTimeout))
 }
 

@@ -28,6 +28,10 @@ type wire struct {
 	buffered atomic.Bool // the upgrade is done
 	closeOut bool        // a close frame is in the buffer or went out: no data frame may follow
 	dead     bool        // a write failed: nothing more goes out
+
+	// Reader goroutine only (idle.go).
+	br    *bufio.Reader // gorilla's read buffer, once upgraded through hijacker
+	early *early        // bytes await read that gorilla has not taken
 }
 
 // outPool holds write buffers between batches: an idle client holds none.
@@ -217,14 +221,18 @@ func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if sc, ok := conn.(syscall.Conn); ok {
 		h.w.raw, _ = sc.SyscallConn()
 	}
-	return h.w, brw, nil
+	return h.w, h.w.ownReader(brw), nil
 }
 
 // Upgrade completes the WebSocket handshake with u and gives the client
 // its socket, then writes what was queued before. On failure u answered
 // the request with an HTTP error.
 func (c *Conn) Upgrade(u *websocket.Upgrader, w http.ResponseWriter, r *http.Request, h http.Header) error {
-	ws, err := u.Upgrade(hijacker{w, &c.wire}, r, h)
+	// With no read buffer size of its own, gorilla reads through the one
+	// the hijacker hands it: the client's (see await).
+	own := *u
+	own.ReadBufferSize = 0
+	ws, err := own.Upgrade(hijacker{w, &c.wire}, r, h)
 	if err != nil {
 		return err
 	}

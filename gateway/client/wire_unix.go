@@ -3,6 +3,7 @@
 package client
 
 import (
+	"io"
 	"sync"
 	"syscall"
 )
@@ -61,4 +62,31 @@ func (x *attempt) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// readFD is early's read: false (wait for the socket) while there is
+// nothing to read, unless e.leave; it runs with the socket's read lock
+// held. The buffer is taken only for the read: a parked reader holds none.
+func (e *early) readFD(fd uintptr) bool {
+	bp := readBufs.Get().(*[]byte)
+	for {
+		n, err := syscall.Read(int(fd), *bp)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			readBufs.Put(bp)
+			e.left = e.leave
+			return e.leave
+		case err != nil:
+			e.err = err
+			readBufs.Put(bp)
+		case n == 0:
+			e.err = io.EOF
+			readBufs.Put(bp)
+		default:
+			e.bp, e.buf = bp, (*bp)[:n]
+		}
+		return true
+	}
 }

@@ -432,7 +432,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.Close(wsclose.New(contract.CloseTokenExpired, "token expired"))
 		})
 	}
-	go g.serve(s)
+	g.serve(s)
 }
 
 // refuse answers a handshake with an HTTP error and counts why. A browser

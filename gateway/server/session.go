@@ -28,14 +28,19 @@ type session struct {
 	gen      uint64         // the gateway's lostGen when it connected
 }
 
-// serve runs a client's reader on its own goroutine until the socket ends.
+// serve starts a client's reader, which runs until the socket ends.
 func (g *Gateway) serve(s *session) {
 	start := time.Now()
+	end := func() { g.ended(s, start) }
 	if s.rooms != nil {
-		s.client.ServeWith(s.rooms) // frames are commands, run by the session
+		s.client.Run(s.rooms, end) // frames are commands, run by the session
 	} else {
-		s.client.Serve()
+		s.client.Run(nil, end)
 	}
+}
+
+// ended gives back what the session took and records its end.
+func (g *Gateway) ended(s *session, start time.Time) {
 	g.release(s)
 	st := s.client.Stats()
 	g.untrack(s, st)

@@ -240,6 +240,14 @@ func (w *window) profile(dir, tag string, secs int, gws ...*gw) {
 				fmt.Fprintf(os.Stderr, "profile %s: %v\n", path, err)
 			}
 		}()
+		w.prof.Add(1)
+		go func() {
+			defer w.prof.Done()
+			path := fmt.Sprintf("%s/%s-%s.allocs.pprof", dir, tag, g.name)
+			if err := g.allocs(max(secs, 1), path); err != nil {
+				fmt.Fprintf(os.Stderr, "profile %s: %v\n", path, err)
+			}
+		}()
 	}
 }
 

@@ -156,6 +156,9 @@ func (r *runner) stormRound(side string, i int, other *holdProc, fillers []*hold
 		return nil, err
 	}
 	w := openWindow(r.productProcs(g), holdPids(all)...)
+	if r.pprofDir != "" && i == 0 {
+		w.profile(r.pprofDir, "storm-"+side, 2, g)
+	}
 	if p, err := other.call(holdReq{Op: "pace", ID: id, Rate: r.cfg.stormRate, Size: 64, Senders: r.cfg.stormSenders}, 30*time.Second); err != nil || p.Err != "" {
 		return nil, fmt.Errorf("storm: pace: %v %s", err, p.Err)
 	}

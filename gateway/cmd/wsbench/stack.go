@@ -302,13 +302,22 @@ func (g *gw) saveHeap(path string) error {
 
 // profile saves a CPU profile of secs seconds to path.
 func (g *gw) profile(secs int, path string) error {
+	return g.saveProfile(fmt.Sprintf("profile?seconds=%d", secs), path)
+}
+
+// allocs saves what the gateway allocated over the next secs seconds.
+func (g *gw) allocs(secs int, path string) error {
+	return g.saveProfile(fmt.Sprintf("allocs?seconds=%d", secs), path)
+}
+
+func (g *gw) saveProfile(query, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	bw := bufio.NewWriter(f)
-	if _, err := httpGet(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", g.admin, secs), bw); err != nil {
+	if _, err := httpGet(fmt.Sprintf("http://%s/debug/pprof/%s", g.admin, query), bw); err != nil {
 		return err
 	}
 	return bw.Flush()

@@ -1,0 +1,205 @@
+package client
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/gateway/metrics"
+)
+
+// frames is a Handler that hands every data frame to the test.
+type frames chan string
+
+func (f frames) Frame(_ int, data []byte) { f <- string(data) }
+
+// servedWith runs a Conn whose frames go to a frames handler, over a real
+// socket; peer is the client's end.
+func servedWith(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, got frames) {
+	t.Helper()
+	m := metrics.NewGateway()
+	opts.Metrics, opts.Outbound, opts.Inbox, opts.Log = m, NewOutbound(1<<20, m, quiet), "inbox", quiet
+	opts.MaxMessageBytes, opts.SendQueueBytes = 1<<16, 1<<20
+	opts.CloseGrace, opts.WriteTimeout = time.Second, time.Second
+	conns := make(chan *Conn, 1)
+	done := make(chan struct{})
+	got = make(frames, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := New("1", "nowhere", Identity{Gateway: "gw"}, nil, &opts)
+		if c.Upgrade(&websocket.Upgrader{}, w, r, nil) != nil {
+			close(done)
+			return
+		}
+		conns <- c
+		c.Run(got, func() { close(done) })
+	}))
+	t.Cleanup(srv.Close)
+	peer, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close(); <-done })
+	return <-conns, peer, got
+}
+
+// reader returns the stack of the goroutine reading for a client (the one
+// in readFrames), or "" when there is none yet.
+func reader() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "client.(*Conn).readFrames") {
+			return g
+		}
+	}
+	return ""
+}
+
+// pongs collects the payloads of the pongs the peer gets; the peer must be
+// read for them to arrive.
+func pongs(peer *websocket.Conn) chan string {
+	ch := make(chan string, 16)
+	peer.SetPongHandler(func(data string) error { ch <- data; return nil })
+	go func() {
+		for {
+			if _, _, err := peer.ReadMessage(); err != nil {
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func wantPong(t *testing.T, ch chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Fatalf("pong %q, want %q", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no pong %q", want)
+	}
+}
+
+func wantFrame(t *testing.T, got frames, want string) {
+	t.Helper()
+	select {
+	case f := <-got:
+		if f != want {
+			t.Fatalf("frame %q, want %q", f, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no frame %q", want)
+	}
+}
+
+// An idle reader waits in await, not inside gorilla (where its stack needs
+// 4 KiB): at first, after answering pings itself, and, once quiet after a
+// data frame, on a fresh goroutine. Bytes await read reach gorilla intact.
+func TestIdleReaderWaitsShallow(t *testing.T) {
+	_, peer, got := servedWith(t, Options{})
+	ch := pongs(peer)
+	parked := func() string {
+		t.Helper()
+		var g string
+		eventually(t, "the reader parked", func() bool {
+			g = reader()
+			return strings.Contains(g, "IO wait")
+		})
+		if !strings.Contains(g, "client.(*Conn).await") || strings.Contains(g, "NextReader") {
+			t.Fatalf("the idle reader waits elsewhere than in await:\n%s", g)
+		}
+		return g
+	}
+	if g := parked(); !strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).Run") {
+		t.Fatalf("first reader not started by Run:\n%s", g)
+	}
+
+	// A ping is answered with its payload, and the reader waits in await
+	// again (gorilla never saw the ping).
+	if err := peer.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantPong(t, ch, "p1")
+	parked()
+
+	// A data frame goes through gorilla; once the client is quiet for
+	// quietFor, its next wake-up (a ping) hands the reader over.
+	if err := peer.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	wantFrame(t, got, "hello")
+	n := 0
+	eventually(t, "the reader handed over", func() bool {
+		n++
+		if err := peer.WriteControl(websocket.PingMessage, []byte("tick"), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		wantPong(t, ch, "tick")
+		g := reader()
+		return strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).read") && strings.Contains(g, "IO wait")
+	})
+	parked()
+
+	// The fresh reader still reads frames.
+	if err := peer.WriteMessage(websocket.TextMessage, []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	wantFrame(t, got, "again")
+}
+
+// What await cannot judge whole is gorilla's: a ping split across reads is
+// still answered, a ping followed by a data frame in one read delivers
+// both, and an unmasked ping (a protocol error) fails the connection with
+// 1002.
+func TestAwaitLeavesTheRestToGorilla(t *testing.T) {
+	masked := func(op byte, payload string) []byte {
+		key := [4]byte{1, 2, 3, 4}
+		b := []byte{0x80 | op, 0x80 | byte(len(payload)), key[0], key[1], key[2], key[3]}
+		for i := range len(payload) {
+			b = append(b, payload[i]^key[i%4])
+		}
+		return b
+	}
+	t.Run("split ping", func(t *testing.T) {
+		_, peer, _ := servedWith(t, Options{})
+		ch := pongs(peer)
+		ping := masked(websocket.PingMessage, "split")
+		raw := peer.UnderlyingConn()
+		if _, err := raw.Write(ping[:4]); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the first bytes were read", func() bool { return !strings.Contains(reader(), "client.(*Conn).await") })
+		if _, err := raw.Write(ping[4:]); err != nil {
+			t.Fatal(err)
+		}
+		wantPong(t, ch, "split")
+	})
+	t.Run("ping then data", func(t *testing.T) {
+		_, peer, got := servedWith(t, Options{})
+		ch := pongs(peer)
+		b := append(masked(websocket.PingMessage, "first"), masked(websocket.TextMessage, "then data")...)
+		if _, err := peer.UnderlyingConn().Write(b); err != nil {
+			t.Fatal(err)
+		}
+		wantPong(t, ch, "first")
+		wantFrame(t, got, "then data")
+	})
+	t.Run("unmasked ping", func(t *testing.T) {
+		_, peer, _ := servedWith(t, Options{})
+		if _, err := peer.UnderlyingConn().Write([]byte{0x89, 0x01, 'x'}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := peer.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.CloseProtocolError) {
+			t.Fatalf("got %v, want close 1002", err)
+		}
+	})
+}
