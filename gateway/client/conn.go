@@ -79,6 +79,7 @@ type Conn struct {
 	lastWrite   time.Duration  // writer: when the last write went out, since the process started
 	lastData    time.Duration  // reader: when the last data frame came, since the process started
 	deep        bool           // reader: its goroutine may have grown its stack (see await)
+	nextSeq     uint64         // reader: the first frame number of the next pipe (see rest)
 	pinger      *time.Timer    // stopped, never re-armed, once closed
 	writers     sync.WaitGroup // held while a writer owns the queue; none start once closed
 	wire        wire           // the socket, as gorilla sees it
@@ -201,6 +202,7 @@ func (c *Conn) readFrames(h Handler) bool {
 		switch err := c.await(); err {
 		case nil:
 		case errHandOver:
+			c.rest()
 			return false
 		default:
 			c.finish(c.readFailed(err))

@@ -23,7 +23,8 @@ type Publisher interface {
 }
 
 // pipe is what a client that publishes keeps for its frames, made at its
-// first frame so that an idle client never pays for it.
+// first frame and dropped when it goes quiet (rest), so that an idle client
+// never pays for it.
 type pipe struct {
 	win   *inflight.Window[*nats.Msg]
 	timer *time.Timer // calls Expire for the oldest frame in flight
@@ -76,7 +77,7 @@ func (c *Conn) newPipe() *pipe {
 	if c.route != nil && c.route.InFlight > 0 {
 		size = c.route.InFlight
 	}
-	p.win = inflight.New(size, c.opts.WorkerTimeout, c.released)
+	p.win = inflight.NewFrom(c.nextSeq, size, c.opts.WorkerTimeout, c.released)
 	p.timer = time.AfterFunc(time.Hour, func() {
 		if wait, again := p.win.Expire(time.Now()); again {
 			p.timer.Reset(wait)
@@ -93,6 +94,26 @@ func (c *Conn) newPipe() *pipe {
 func (p *pipe) close() {
 	p.win.Close()
 	p.timer.Stop()
+}
+
+// rest drops the pipe of a client with no frame in flight (the reader
+// went quiet, see await): an idle client holds none. Its next frame makes
+// a new one, numbering on. Reader only.
+func (c *Conn) rest() {
+	p := c.pipe.Load()
+	if p == nil {
+		return
+	}
+	next, idle := p.win.Idle()
+	if !idle {
+		return
+	}
+	// Nothing is in flight or being released, and only the reader sends:
+	// after the store, late answers find the old window closed, or no
+	// window, and are dropped.
+	c.pipe.Store(nil)
+	p.close()
+	c.nextSeq = next
 }
 
 // forward publishes one frame to NATS; its answer comes to Reply. The

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
 
 	"github.com/wsgate/wsgate/gateway/metrics"
+	"github.com/wsgate/wsgate/shared/contract"
 )
 
 // frames is a Handler that hands every data frame to the test.
@@ -22,13 +24,22 @@ func (f frames) Frame(_ int, data []byte) { f <- string(data) }
 // socket; peer is the client's end.
 func servedWith(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, got frames) {
 	t.Helper()
+	got = make(frames, 16)
+	c, peer = servedBy(t, opts, got)
+	return c, peer, got
+}
+
+// servedBy runs a Conn whose frames go to h (nil: forward to
+// opts.Publisher).
+func servedBy(t *testing.T, opts Options, h Handler) (c *Conn, peer *websocket.Conn) {
+	t.Helper()
 	m := metrics.NewGateway()
 	opts.Metrics, opts.Outbound, opts.Inbox, opts.Log = m, NewOutbound(1<<20, m, quiet), "inbox", quiet
 	opts.MaxMessageBytes, opts.SendQueueBytes = 1<<16, 1<<20
 	opts.CloseGrace, opts.WriteTimeout = time.Second, time.Second
+	opts.WorkerTimeout = 5 * time.Second
 	conns := make(chan *Conn, 1)
 	done := make(chan struct{})
-	got = make(frames, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := New("1", "nowhere", Identity{Gateway: "gw"}, nil, &opts)
 		if c.Upgrade(&websocket.Upgrader{}, w, r, nil) != nil {
@@ -36,7 +47,7 @@ func servedWith(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, got 
 			return
 		}
 		conns <- c
-		c.Run(got, func() { close(done) })
+		c.Run(h, func() { close(done) })
 	}))
 	t.Cleanup(srv.Close)
 	peer, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -44,7 +55,7 @@ func servedWith(t *testing.T, opts Options) (c *Conn, peer *websocket.Conn, got 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { peer.Close(); <-done })
-	return <-conns, peer, got
+	return <-conns, peer
 }
 
 // reader returns the stack of the goroutine reading for a client (the one
@@ -63,17 +74,25 @@ func reader() string {
 // pongs collects the payloads of the pongs the peer gets; the peer must be
 // read for them to arrive.
 func pongs(peer *websocket.Conn) chan string {
-	ch := make(chan string, 16)
-	peer.SetPongHandler(func(data string) error { ch <- data; return nil })
+	ch, _ := peerReads(peer)
+	return ch
+}
+
+// peerReads reads the peer: the payloads of its pongs, and its messages.
+func peerReads(peer *websocket.Conn) (pongs, msgs chan string) {
+	pongs, msgs = make(chan string, 16), make(chan string, 16)
+	peer.SetPongHandler(func(data string) error { pongs <- data; return nil })
 	go func() {
 		for {
-			if _, _, err := peer.ReadMessage(); err != nil {
-				close(ch)
+			_, m, err := peer.ReadMessage()
+			if err != nil {
+				close(msgs)
 				return
 			}
+			msgs <- string(m)
 		}
 	}()
-	return ch
+	return pongs, msgs
 }
 
 func wantPong(t *testing.T, ch chan string, want string) {
@@ -136,16 +155,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFrame(t, got, "hello")
-	n := 0
-	eventually(t, "the reader handed over", func() bool {
-		n++
-		if err := peer.WriteControl(websocket.PingMessage, []byte("tick"), time.Now().Add(time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		wantPong(t, ch, "tick")
-		g := reader()
-		return strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).read") && strings.Contains(g, "IO wait")
-	})
+	waitHandOver(t, peer, ch)
 	parked()
 
 	// The fresh reader still reads frames.
@@ -202,4 +212,74 @@ func TestAwaitLeavesTheRestToGorilla(t *testing.T) {
 			t.Fatalf("got %v, want close 1002", err)
 		}
 	})
+}
+
+// published hands the test the reply subject of every frame forwarded.
+type published chan string
+
+func (p published) PublishMsg(m *nats.Msg) error { p <- m.Reply; return nil }
+
+// waitHandOver pings until the reader was handed over to a fresh goroutine.
+func waitHandOver(t *testing.T, peer *websocket.Conn, ch chan string) {
+	t.Helper()
+	eventually(t, "the reader handed over", func() bool {
+		if err := peer.WriteControl(websocket.PingMessage, []byte("tick"), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		wantPong(t, ch, "tick")
+		g := reader()
+		return strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).read") && strings.Contains(g, "IO wait")
+	})
+}
+
+// A client that went quiet holds no frames-in-flight state; its next
+// frame makes it again, numbering on, so a late answer to a frame from
+// before is still recognised as late and dropped.
+func TestQuietClientDropsItsPipe(t *testing.T) {
+	pub := make(published, 4)
+	c, peer := servedBy(t, Options{Publisher: pub, Inbox: "inbox"}, nil)
+	ch, msgs := peerReads(peer)
+	answer := func(seq uint64, body string) {
+		c.Reply(seq, &nats.Msg{Header: nats.Header{contract.HeaderFrame: {contract.FrameText}}, Data: []byte(body)})
+	}
+	send := func(body, wantReply string) {
+		t.Helper()
+		if err := peer.WriteMessage(websocket.TextMessage, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-pub:
+			if r != wantReply {
+				t.Fatalf("frame %q sent with reply subject %q, want %q", body, r, wantReply)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("frame %q not forwarded", body)
+		}
+	}
+	send("a", "inbox.1.1")
+	send("b", "inbox.1.2")
+	answer(2, "B")
+	answer(1, "A") // releases both, in order
+	wantMsg := func(want string) {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			if m != want {
+				t.Fatalf("peer got %q, want %q", m, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("peer never got %q", want)
+		}
+	}
+	wantMsg("A")
+	wantMsg("B")
+	waitHandOver(t, peer, ch)
+	if c.pipe.Load() != nil {
+		t.Fatal("a quiet client kept its pipe")
+	}
+	answer(2, "late") // no window: dropped
+	send("c", "inbox.1.3")
+	answer(1, "late") // from the old window: dropped by the new one
+	answer(3, "C")
+	wantMsg("C") // not "late" first
 }

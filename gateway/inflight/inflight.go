@@ -54,11 +54,27 @@ type Window[T any] struct {
 // New makes a window of size frames (at least 1) that drops a frame
 // timeout after it was taken.
 func New[T any](size int, timeout time.Duration, release Release[T]) *Window[T] {
-	size = max(size, 1)
+	return NewFrom(1, size, timeout, release)
+}
+
+// NewFrom is New numbering from first (at least 1): a window that takes
+// over from an idle one (see Idle) numbers on, so that a late answer to a
+// frame of the old one never matches a frame of the new one.
+func NewFrom[T any](first uint64, size int, timeout time.Duration, release Release[T]) *Window[T] {
+	size, first = max(size, 1), max(first, 1)
 	return &Window[T]{
-		slots: make([]slot[T], size), head: 1, next: 1,
+		slots: make([]slot[T], size), head: first, next: first,
 		timeout: timeout, release: release, space: make(chan struct{}, 1),
 	}
+}
+
+// Idle reports, with the number the next frame would get, whether no
+// frame is in flight and no outcome is being released: Close then loses
+// nothing, and no release runs after it.
+func (w *Window[T]) Idle() (next uint64, idle bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next, !w.closed && w.head == w.next && !w.releasing
 }
 
 // Take gives the next frame its sequence number, or ok is false when the

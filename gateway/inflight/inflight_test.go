@@ -262,3 +262,56 @@ func TestConcurrentAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A window is idle only with nothing in flight and no release running;
+// one made from its next number takes over without mistaking the old
+// window's late answers for its own.
+func TestIdleAndNumberingOn(t *testing.T) {
+	l := &log{}
+	w := New(4, time.Minute, l.release)
+	if next, idle := w.Idle(); !idle || next != 1 {
+		t.Fatalf("fresh window: next %d idle %v, want 1 true", next, idle)
+	}
+	now := time.Now()
+	s1, _, _ := w.Take(now)
+	if _, idle := w.Idle(); idle {
+		t.Fatal("idle with a frame in flight")
+	}
+	w.Resolve(s1, "a")
+	l.expect(t, "1:a")
+
+	// A release in progress is not idle, even with nothing left in flight.
+	inRelease := make(chan bool, 1)
+	var w2 *Window[string]
+	w2 = New(4, time.Minute, func(uint64, string, Outcome) { _, idle := w2.Idle(); inRelease <- idle })
+	s, _, _ := w2.Take(now)
+	w2.Resolve(s, "x")
+	if <-inRelease {
+		t.Fatal("idle while releasing")
+	}
+
+	s2, _, _ := w.Take(now)
+	next, idle := w.Idle()
+	if idle {
+		t.Fatal("idle with a frame in flight")
+	}
+	w.Resolve(s2, "b")
+	l.expect(t, "2:b")
+	next, idle = w.Idle()
+	if !idle || next != 3 {
+		t.Fatalf("next %d idle %v, want 3 true", next, idle)
+	}
+	w.Close()
+	if _, idle := w.Idle(); idle {
+		t.Fatal("a closed window is idle")
+	}
+	nw := NewFrom(next, 4, time.Minute, l.release)
+	if _, ok := nw.Resolve(s2, "late"); ok {
+		t.Fatal("the new window took an answer to the old one's frame")
+	}
+	if s3, _, _ := nw.Take(now); s3 != 3 {
+		t.Fatalf("the new window numbered from %d, want 3", s3)
+	}
+	nw.Resolve(3, "c")
+	l.expect(t, "3:c")
+}

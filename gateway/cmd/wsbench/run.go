@@ -29,21 +29,25 @@ type config struct {
 	idleHolds   int
 	idleHold    time.Duration
 	idleKiB     float64 // gateway RSS per idle connection wanted
-	roomHolds   int     // hold processes per gateway
-	roomSmall   int
-	roomBig     int
-	rateSmall   float64 // messages/s into the small room
-	rateBig     float64
-	roomDur     time.Duration
-	roomGrace   time.Duration // wait for late deliveries after the last send
-	satDeliv    []float64     // deliveries/s into a room, step by step
-	satP99      time.Duration // a saturation step holds with nothing lost and p99 at most this
-	satDur      time.Duration
-	cpuDeliv    float64 // deliveries/s of the small room's CPU figure
-	cpuRounds   int
-	echoCPUMax  float64 // µs of server CPU per echo round trip at echoConns[0]
-	pub         pubConfig
-	sanityDur   time.Duration
+	// idleAfter: after the echo that ends the hold, how long to wait
+	// before measuring again (a heartbeat: the gateway's 25 s ping
+	// interval and some); 0 skips it.
+	idleAfter  time.Duration
+	roomHolds  int // hold processes per gateway
+	roomSmall  int
+	roomBig    int
+	rateSmall  float64 // messages/s into the small room
+	rateBig    float64
+	roomDur    time.Duration
+	roomGrace  time.Duration // wait for late deliveries after the last send
+	satDeliv   []float64     // deliveries/s into a room, step by step
+	satP99     time.Duration // a saturation step holds with nothing lost and p99 at most this
+	satDur     time.Duration
+	cpuDeliv   float64 // deliveries/s of the small room's CPU figure
+	cpuRounds  int
+	echoCPUMax float64 // µs of server CPU per echo round trip at echoConns[0]
+	pub        pubConfig
+	sanityDur  time.Duration
 	// storm: stormJoiners clients fill one room, stormHolds processes with
 	// stormPar dialers each, while stormOther members of another room get
 	// stormRate messages/s, sent by stormSenders of them in turn.
@@ -62,7 +66,7 @@ func fullConfig() config {
 		rounds: 5, echoConns: []int{50, 500}, echoTargets: []float64{0.5, 0.8}, echoCPUMax: 20,
 		echoDur: 3 * time.Second, latDur: 3 * time.Second, warmup: 500 * time.Millisecond,
 		hsPar: 32, hsDur: 3 * time.Second,
-		idleSteps: []int{10000, 19000}, idleHolds: 4, idleHold: 60 * time.Second, idleKiB: 9,
+		idleSteps: []int{10000, 19000}, idleHolds: 4, idleHold: 60 * time.Second, idleKiB: 9, idleAfter: 28 * time.Second,
 		roomHolds: 2, roomSmall: 1000, roomBig: 10000, rateSmall: 40, rateBig: 4,
 		roomDur: 5 * time.Second, roomGrace: 2 * time.Second,
 		satDeliv: []float64{50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.2e6, 1.6e6, 2e6, 2.4e6},

@@ -158,6 +158,45 @@ func (r *runner) scenIdle() error {
 	fc.summarize(nats)
 	fc.Detail = strings.Join(details, " | ")
 	r.rep.Figures = append(r.rep.Figures, fc)
+	if r.cfg.idleAfter > 0 {
+		return r.idleAfterWork(sides, nats)
+	}
+	return nil
+}
+
+// idleAfterWork measures the idle connections again once every one of
+// them has sent a frame (the echo after the hold) and then been idle
+// through a heartbeat (a ping and its pong): what an idle client costs
+// once it did something, not only before its first frame.
+func (r *runner) idleAfterWork(sides []*idleSide, nats float64) error {
+	r.logf("  waiting %v: a heartbeat after the echo", r.cfg.idleAfter)
+	time.Sleep(r.cfg.idleAfter)
+	held := sides[0].held
+	fm := &figure{Scenario: "idle", Name: fmt.Sprintf("gateway RSS per conn @%d, after a frame each and a heartbeat", held), Unit: "KiB", Op: "conn", Issue: "12.6"}
+	var details []string
+	for _, is := range sides {
+		s1, err := r.idleSample(is.g, is.side+"-after")
+		if err != nil {
+			return err
+		}
+		perConn := float64(s1.rss-is.s0.rss) / float64(is.held)
+		perKiB := func(a, b int64) float64 { return float64(b-a) / 1024 / float64(is.held) }
+		fm.Rounds = append(fm.Rounds, round{Side: is.side, Value: perConn, LoadAvg: loadAvg()})
+		details = append(details, fmt.Sprintf("%s: RSS %.1f MiB; per conn: heap %.2f KiB (live %.2f), stacks %.2f KiB; %d held",
+			is.side, float64(s1.rss)/1024, perKiB(is.s0.heap, s1.heap), perKiB(is.s0.live, s1.live), perKiB(is.s0.stack, s1.stack), is.held))
+		r.logf("  %s idle %d after a frame and a heartbeat: %.2f KiB/conn", is.side, is.held, perConn)
+	}
+	fm.summarize(nats)
+	fm.VsRef = vsRef(fm)
+	limit := r.cfg.idleKiB
+	fm.Target = fmt.Sprintf("<=%.0f KiB", limit)
+	if fm.Ref != nil {
+		fm.Target += " or <=reference"
+		limit = max(limit, *fm.Ref)
+	}
+	fm.judge(fm.Product <= limit)
+	fm.Detail = strings.Join(details, " | ")
+	r.rep.Figures = append(r.rep.Figures, fm)
 	return nil
 }
 
