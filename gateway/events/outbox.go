@@ -47,13 +47,14 @@ type Options struct {
 type Outbox struct {
 	sink    Sink
 	opts    Options
-	ch      chan *nats.Msg
+	q       *fifo
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 	quit    chan struct{} // closed when Close gives up
 	qonce   sync.Once
 	pending atomic.Int64
+	warned  atomic.Int64 // when a drop was last logged, Unix ns
 	held    *nats.Msg // read from ch but not fitting the last batch; run only
 }
 
@@ -74,7 +75,7 @@ func New(sink Sink, opts Options) *Outbox {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	o := &Outbox{sink: sink, opts: opts, ch: make(chan *nats.Msg, opts.Queue), stop: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+	o := &Outbox{sink: sink, opts: opts, q: newFIFO(opts.Queue), stop: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
 	go o.run()
 	return o
 }
@@ -83,20 +84,20 @@ func New(sink Sink, opts Options) *Outbox {
 // blocks: when the queue is full the rest are dropped, counted and logged,
 // and Add returns false.
 func (o *Outbox) Add(msgs ...*nats.Msg) bool {
-	for i, m := range msgs {
-		select {
-		case o.ch <- m:
-			o.pending.Add(1)
-		default:
-			n := len(msgs) - i
-			if o.opts.Dropped != nil {
-				o.opts.Dropped(n)
-			}
-			o.opts.Log.Warn("events outbox full; dropped", "messages", n, "subject", m.Subject)
-			return false
-		}
+	took := o.q.push(msgs)
+	o.pending.Add(int64(took))
+	if took == len(msgs) {
+		return true
 	}
-	return true
+	n := len(msgs) - took
+	if o.opts.Dropped != nil {
+		o.opts.Dropped(n)
+	}
+	// Once a second at most: a full queue drops at the rate records come.
+	if now := time.Now().UnixNano(); now-o.warned.Load() >= int64(time.Second) && o.warned.CompareAndSwap(o.warned.Load(), now) {
+		o.opts.Log.Warn("events outbox full; dropped", "messages", n, "subject", msgs[took].Subject, "queue", o.opts.Queue)
+	}
+	return false
 }
 
 // Pending is how many messages were added and not acknowledged yet.
@@ -143,7 +144,7 @@ func (o *Outbox) run() {
 // drop counts and logs what is left when the outbox gives up: batch, the
 // queue and the message held back.
 func (o *Outbox) drop(batch []*nats.Msg) {
-	n := len(batch) + len(o.ch)
+	n := len(batch) + o.q.len()
 	if o.held != nil {
 		n++
 	}
@@ -159,16 +160,16 @@ func (o *Outbox) drop(batch []*nats.Msg) {
 // subject (and key: a presence key is the subject) is already in it. nil
 // once stopped with nothing queued.
 func (o *Outbox) next() []*nats.Msg {
-	var first *nats.Msg
-	if o.held != nil {
-		first, o.held = o.held, nil
-	} else {
+	first := o.held
+	o.held = nil
+	for first == nil {
+		if first = o.q.pop(); first != nil {
+			break
+		}
 		select {
-		case first = <-o.ch:
+		case <-o.q.ready:
 		case <-o.stop:
-			select {
-			case first = <-o.ch:
-			default:
+			if first = o.q.pop(); first == nil {
 				return nil
 			}
 		}
@@ -176,19 +177,18 @@ func (o *Outbox) next() []*nats.Msg {
 	batch := []*nats.Msg{first}
 	seen := map[string]struct{}{first.Subject: {}}
 	for len(batch) < o.opts.Batch {
-		select {
-		case m := <-o.ch:
-			if keyed(m) {
-				if _, dup := seen[m.Subject]; dup {
-					o.held = m
-					return batch
-				}
-				seen[m.Subject] = struct{}{}
-			}
-			batch = append(batch, m)
-		default:
+		m := o.q.pop()
+		if m == nil {
 			return batch
 		}
+		if keyed(m) {
+			if _, dup := seen[m.Subject]; dup {
+				o.held = m
+				return batch
+			}
+			seen[m.Subject] = struct{}{}
+		}
+		batch = append(batch, m)
 	}
 	return batch
 }

@@ -133,7 +133,7 @@ func TestOutboxBoundsItsQueue(t *testing.T) {
 	dropped := 0
 	o := New(sink, Options{Queue: 4, Batch: 1, Dropped: func(n int) { dropped += n }})
 	o.Add(msg("wsgw.events.connect", "a")) // taken by the sender, which blocks
-	waitFor(t, "the first message taken", func() bool { return len(o.ch) == 0 })
+	waitFor(t, "the first message taken", func() bool { return o.q.len() == 0 })
 	for i := range 4 {
 		if !o.Add(msg("wsgw.events.connect", "q"+strconv.Itoa(i))) {
 			t.Fatalf("message %d refused below the bound", i)

@@ -77,7 +77,7 @@ func Defaults() Config {
 		Demo:             true,
 		NATSProbeTimeout: natsprobe.DefaultTimeout,
 		Events:           true,
-		EventsQueue:      65536,
+		EventsQueue:      262144,
 		PresenceTTL:      contract.DefaultPresenceTTL,
 	}
 }

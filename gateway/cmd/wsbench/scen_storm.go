@@ -228,6 +228,13 @@ func (r *runner) stormRound(side string, i int, other *holdProc, fillers []*hold
 	}
 	res.leave = time.Since(start)
 	r.logf("  storm %s: every joiner gone %.2f s after they left", side, res.leave.Seconds())
+	// Every connect, join, leave and disconnect of the storm must reach
+	// JetStream: none dropped for a full events outbox.
+	if side == product {
+		if v, err := g.metric("wsgate_gateway_events_dropped_total"); err == nil && v > 0 {
+			r.problem("storm %s: %v lifecycle events and presence records dropped (events outbox full)", side, v)
+		}
+	}
 	return res, nil
 }
 
