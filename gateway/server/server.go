@@ -72,6 +72,8 @@ type Gateway struct {
 	shutting  bool
 	closeOnce sync.Once
 	active    sync.WaitGroup // handlers that may hold a client
+
+	connEvent func() // see OnConnection; set before serving
 }
 
 // NATSOptions are the gateway's own NATS connection options, on top of
@@ -226,6 +228,16 @@ func (g *Gateway) ConfigureHTTP(srv *http.Server) {
 // ID is the gateway's id, as it appears in subjects and headers.
 func (g *Gateway) ID() string { return g.id }
 
+// OnConnection has f called at every WebSocket handshake and every end of
+// a connection (for the GC governor, package gctune); set it before
+// serving. StormCounter is the counter of the storms it sees.
+func (g *Gateway) OnConnection(f func()) { g.connEvent = f }
+
+// StormCounter registers wsgate_gateway_storms_total and returns its Inc.
+func (g *Gateway) StormCounter() func() {
+	return g.m.Counter("wsgate_gateway_storms_total", "Connection storms (GATEWAY_STORM_GOGC): periods with 1,000 or more handshakes and disconnects a second, during which the garbage collector ran less often.").Inc
+}
+
 // Hub exposes connections and room membership, for tests and metrics.
 func (g *Gateway) Hub() *hub.Hub[member] { return g.hub }
 
@@ -300,6 +312,9 @@ func (g *Gateway) enter() bool {
 // and returns, so net/http frees the request and its per-connection state:
 // an open client costs its reader goroutine and little else.
 func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	if g.connEvent != nil {
+		g.connEvent()
+	}
 	rt, room, status := g.cfg.Routes.Match(r.URL.Path)
 	switch {
 	case status == http.StatusNotFound:

@@ -41,6 +41,9 @@ func (g *Gateway) serve(s *session) {
 
 // ended gives back what the session took and records its end.
 func (g *Gateway) ended(s *session, start time.Time) {
+	if g.connEvent != nil {
+		g.connEvent()
+	}
 	g.release(s)
 	st := s.client.Stats()
 	g.untrack(s, st)

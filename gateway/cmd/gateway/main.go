@@ -17,7 +17,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsgate/wsgate/gateway/gctune"
 	"github.com/wsgate/wsgate/gateway/server"
+	"github.com/wsgate/wsgate/shared/env"
 	"github.com/wsgate/wsgate/shared/logging"
 	"github.com/wsgate/wsgate/shared/natsconn"
 )
@@ -41,7 +43,8 @@ func run(log *slog.Logger) error {
 	}
 	cfg, err := server.FromEnv()
 	ne, nerr := natsconn.FromEnv() // NATS_URL again, with credentials and TLS
-	if err = errors.Join(err, nerr); err != nil {
+	stormGC, serr := stormGOGC()
+	if err = errors.Join(err, nerr, serr); err != nil {
 		return err
 	}
 	closed := make(chan struct{})
@@ -53,6 +56,17 @@ func run(log *slog.Logger) error {
 	g, err := server.New(cfg, nc, log)
 	if err != nil {
 		return err
+	}
+	// During connection storms, collect less often (package gctune).
+	base := debug.SetGCPercent(-1) // reads GOGC (or the 50 above) back
+	debug.SetGCPercent(base)
+	if base >= 0 && stormGC > base {
+		gov := gctune.New(base, stormGC, log)
+		gov.Storms = g.StormCounter()
+		g.OnConnection(gov.Event)
+		gctx, stopGov := context.WithCancel(context.Background())
+		defer stopGov()
+		go gov.Run(gctx)
 	}
 	srv := &http.Server{}
 	g.ConfigureHTTP(srv)
@@ -105,3 +119,7 @@ func run(log *slog.Logger) error {
 	log.Info("gateway stopped")
 	return nil
 }
+
+// stormGOGC is GATEWAY_STORM_GOGC: the GC target during connection storms
+// (default 200); 0, or not above GOGC, turns the governor off.
+func stormGOGC() (int, error) { return env.Int("GATEWAY_STORM_GOGC", 200) }
