@@ -55,7 +55,7 @@ type Outbox struct {
 	qonce   sync.Once
 	pending atomic.Int64
 	warned  atomic.Int64 // when a drop was last logged, Unix ns
-	held    *nats.Msg    // read from ch but not fitting the last batch; run only
+	held    *nats.Msg    // taken from the queue but not fitting the last batch; run only
 }
 
 // New starts an outbox's publishing goroutine; Close stops it.

@@ -207,3 +207,19 @@ func TestZeroSettingStopsAtStart(t *testing.T) {
 		}
 	}
 }
+
+// A bad GATEWAY_STORM_GOGC stops the gateway at start, naming it.
+func TestBadStormGOGCStopsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	build(t, dir, ".")
+	for _, v := range []string{"-1", "lots"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, filepath.Join(dir, "gateway"))
+		cmd.Env = append(os.Environ(), "GATEWAY_ADDR=127.0.0.1:0", "NATS_URL=nats://127.0.0.1:1", "GATEWAY_STORM_GOGC="+v)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "GATEWAY_STORM_GOGC") {
+			t.Errorf("GATEWAY_STORM_GOGC=%s: %v\n%s", v, err, out)
+		}
+	}
+}
