@@ -95,27 +95,16 @@ func peerReads(peer *websocket.Conn) (pongs, msgs chan string) {
 	return pongs, msgs
 }
 
-func wantPong(t *testing.T, ch chan string, want string) {
+// receive checks that the next value on ch, within 5 s, is want.
+func receive(t *testing.T, what string, ch <-chan string, want string) {
 	t.Helper()
 	select {
 	case got := <-ch:
 		if got != want {
-			t.Fatalf("pong %q, want %q", got, want)
+			t.Fatalf("%s %q, want %q", what, got, want)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatalf("no pong %q", want)
-	}
-}
-
-func wantFrame(t *testing.T, got frames, want string) {
-	t.Helper()
-	select {
-	case f := <-got:
-		if f != want {
-			t.Fatalf("frame %q, want %q", f, want)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no frame %q", want)
+		t.Fatalf("no %s %q", what, want)
 	}
 }
 
@@ -146,7 +135,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 	if err := peer.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantPong(t, ch, "p1")
+	receive(t, "pong", ch, "p1")
 	parked()
 
 	// A data frame goes through gorilla; once the client is quiet for
@@ -154,7 +143,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 	if err := peer.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	wantFrame(t, got, "hello")
+	receive(t, "frame", got, "hello")
 	waitHandOver(t, peer, ch)
 	parked()
 
@@ -162,7 +151,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 	if err := peer.WriteMessage(websocket.TextMessage, []byte("again")); err != nil {
 		t.Fatal(err)
 	}
-	wantFrame(t, got, "again")
+	receive(t, "frame", got, "again")
 }
 
 // What await cannot judge whole is gorilla's: a ping split across reads is
@@ -190,7 +179,7 @@ func TestAwaitLeavesTheRestToGorilla(t *testing.T) {
 		if _, err := raw.Write(ping[4:]); err != nil {
 			t.Fatal(err)
 		}
-		wantPong(t, ch, "split")
+		receive(t, "pong", ch, "split")
 	})
 	t.Run("ping then data", func(t *testing.T) {
 		_, peer, got := servedWith(t, Options{})
@@ -199,8 +188,8 @@ func TestAwaitLeavesTheRestToGorilla(t *testing.T) {
 		if _, err := peer.UnderlyingConn().Write(b); err != nil {
 			t.Fatal(err)
 		}
-		wantPong(t, ch, "first")
-		wantFrame(t, got, "then data")
+		receive(t, "pong", ch, "first")
+		receive(t, "frame", got, "then data")
 	})
 	t.Run("unmasked ping", func(t *testing.T) {
 		_, peer, _ := servedWith(t, Options{})
@@ -226,7 +215,7 @@ func waitHandOver(t *testing.T, peer *websocket.Conn, ch chan string) {
 		if err := peer.WriteControl(websocket.PingMessage, []byte("tick"), time.Now().Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		wantPong(t, ch, "tick")
+		receive(t, "pong", ch, "tick")
 		g := reader()
 		return strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).read") && strings.Contains(g, "IO wait")
 	})
@@ -260,19 +249,8 @@ func TestQuietClientDropsItsPipe(t *testing.T) {
 	send("b", "inbox.1.2")
 	answer(2, "B")
 	answer(1, "A") // releases both, in order
-	wantMsg := func(want string) {
-		t.Helper()
-		select {
-		case m := <-msgs:
-			if m != want {
-				t.Fatalf("peer got %q, want %q", m, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("peer never got %q", want)
-		}
-	}
-	wantMsg("A")
-	wantMsg("B")
+	receive(t, "message", msgs, "A")
+	receive(t, "message", msgs, "B")
 	waitHandOver(t, peer, ch)
 	if c.pipe.Load() != nil {
 		t.Fatal("a quiet client kept its pipe")
@@ -281,5 +259,5 @@ func TestQuietClientDropsItsPipe(t *testing.T) {
 	send("c", "inbox.1.3")
 	answer(1, "late") // from the old window: dropped by the new one
 	answer(3, "C")
-	wantMsg("C") // not "late" first
+	receive(t, "message", msgs, "C") // not "late" first
 }

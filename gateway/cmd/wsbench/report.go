@@ -229,25 +229,20 @@ func holdPids(hs []*holdProc) []int {
 	return pids
 }
 
-// profile captures a CPU profile of each gateway during the window.
+// profile captures a CPU profile of each gateway during the window, and
+// what it allocated meanwhile.
 func (w *window) profile(dir, tag string, secs int, gws ...*gw) {
 	for _, g := range gws {
-		w.prof.Add(1)
-		go func() {
-			defer w.prof.Done()
-			path := fmt.Sprintf("%s/%s-%s.pprof", dir, tag, g.name)
-			if err := g.profile(max(secs, 1), path); err != nil {
-				fmt.Fprintf(os.Stderr, "profile %s: %v\n", path, err)
-			}
-		}()
-		w.prof.Add(1)
-		go func() {
-			defer w.prof.Done()
-			path := fmt.Sprintf("%s/%s-%s.allocs.pprof", dir, tag, g.name)
-			if err := g.allocs(max(secs, 1), path); err != nil {
-				fmt.Fprintf(os.Stderr, "profile %s: %v\n", path, err)
-			}
-		}()
+		for kind, take := range map[string]func(int, string) error{"": g.profile, ".allocs": g.allocs} {
+			w.prof.Add(1)
+			go func() {
+				defer w.prof.Done()
+				path := fmt.Sprintf("%s/%s-%s%s.pprof", dir, tag, g.name, kind)
+				if err := take(max(secs, 1), path); err != nil {
+					fmt.Fprintf(os.Stderr, "profile %s: %v\n", path, err)
+				}
+			}()
+		}
 	}
 }
 

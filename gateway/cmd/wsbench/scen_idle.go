@@ -105,17 +105,7 @@ func (r *runner) scenIdle() error {
 			}
 			r.logf("  %s idle %d: %.2f KiB/conn, %.3f goroutines/conn", is.side, held, perConn, float64(gr-gr0)/float64(held))
 		}
-		fm.summarize(nats)
-		fm.VsRef = vsRef(fm)
-		// Issue 12: at or under today's 9 KiB, today's being the reference
-		// build when this run has one.
-		limit := r.cfg.idleKiB
-		fm.Target = fmt.Sprintf("<=%.0f KiB", limit)
-		if fm.Ref != nil {
-			fm.Target += " or <=reference"
-			limit = max(limit, *fm.Ref)
-		}
-		fm.judge(fm.Product <= limit)
+		r.judgeIdleKiB(fm, nats)
 		fm.Detail = strings.Join(details, " | ")
 		fg.summarize(nats)
 		fg.judge(extra >= -10 && extra <= 10) // a few runtime/housekeeping goroutines come and go
@@ -186,6 +176,16 @@ func (r *runner) idleAfterWork(sides []*idleSide, nats float64) error {
 			is.side, float64(s1.rss)/1024, perKiB(is.s0.heap, s1.heap), perKiB(is.s0.live, s1.live), perKiB(is.s0.stack, s1.stack), is.held))
 		r.logf("  %s idle %d after a frame and a heartbeat: %.2f KiB/conn", is.side, is.held, perConn)
 	}
+	r.judgeIdleKiB(fm, nats)
+	fm.Detail = strings.Join(details, " | ")
+	r.rep.Figures = append(r.rep.Figures, fm)
+	return nil
+}
+
+// judgeIdleKiB summarizes an RSS-per-connection figure and judges it by
+// issue 12: at or under today's 9 KiB, today's being the reference build
+// when this run has one.
+func (r *runner) judgeIdleKiB(fm *figure, nats float64) {
 	fm.summarize(nats)
 	fm.VsRef = vsRef(fm)
 	limit := r.cfg.idleKiB
@@ -195,9 +195,6 @@ func (r *runner) idleAfterWork(sides []*idleSide, nats float64) error {
 		limit = max(limit, *fm.Ref)
 	}
 	fm.judge(fm.Product <= limit)
-	fm.Detail = strings.Join(details, " | ")
-	r.rep.Figures = append(r.rep.Figures, fm)
-	return nil
 }
 
 // idleSample is the gateway's memory and goroutines at one point.
