@@ -25,6 +25,7 @@ func (g *Gateway) startPresence() error {
 	dropped := g.m.Counter("wsgate_gateway_events_dropped_total", "Lifecycle events and presence records dropped: the gateway's outbox (GATEWAY_EVENTS_QUEUE) was full, or still held them when it shut down.")
 	retried := g.m.Counter("wsgate_gateway_events_retries_total", "Batches of lifecycle events and presence records that JetStream did not acknowledge and were sent again (NATS away, the stream not created yet).")
 	g.heart = presence.StartHeart(g.nc, g.id, g.cfg.PresenceTTL, g.log, g.onLost)
+	g.sink = sink
 	g.out = events.New(sink, events.Options{
 		Queue: g.cfg.EventsQueue, Log: g.log, Ready: g.heart.Ready(),
 		Dropped: func(n int) { dropped.Add(float64(n)) },
@@ -45,6 +46,7 @@ func (g *Gateway) stopPresence(ctx context.Context) {
 	}
 	g.watch.Close()
 	g.out.Close(ctx)
+	_ = g.sink.Close()
 	g.heart.Stop()
 }
 

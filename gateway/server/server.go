@@ -59,6 +59,7 @@ type Gateway struct {
 
 	// Lifecycle events and presence (presence.go); nil when GATEWAY_EVENTS is off.
 	out     *events.Outbox
+	sink    *events.JetStream
 	rec     *presence.Recorder
 	watch   *presence.Watchers
 	heart   *presence.Heart
