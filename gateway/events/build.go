@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +21,7 @@ const (
 // EventMsg is ev as its message on wsgw.events.<kind>, with its id as
 // Nats-Msg-Id.
 func EventMsg(ev *contract.Event) *nats.Msg {
-	body, _ := json.Marshal(ev) // strings and ints only
+	body := appendEvent(make([]byte, 0, 256), ev)
 	return &nats.Msg{
 		Subject: contract.EventSubject(ev.Event),
 		Header:  nats.Header{nats.MsgIdHdr: {ev.ID}},
@@ -32,8 +31,8 @@ func EventMsg(ev *contract.Event) *nats.Msg {
 
 // Put writes key of the presence bucket; id is the event that makes it
 // (with a suffix, so it is no copy of the event for deduplication).
-func Put(key, id string, v any) *nats.Msg {
-	body, _ := json.Marshal(v)
+func Put(key, id string, v contract.PresenceEntry) *nats.Msg {
+	body := appendEntry(make([]byte, 0, 96), &v)
 	return &nats.Msg{
 		Subject: "$KV." + contract.PresenceBucket + "." + key,
 		Header:  nats.Header{nats.MsgIdHdr: {id + ".kv"}},
