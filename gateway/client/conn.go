@@ -182,6 +182,9 @@ func (c *Conn) Run(h Handler, end func()) {
 	c.ws.SetCloseHandler(c.onClose)
 	c.limit = newBucket(c.opts.RatePerSecond, c.opts.RateBurst, time.Now())
 	c.startHeartbeat()
+	// The reader starts fresh, as if it had just read a frame: it has no
+	// stack to shed, and nothing to hand over before it was ever quiet.
+	c.deep, c.lastData = false, time.Since(epoch)
 	go c.read(h, end)
 }
 

@@ -112,7 +112,9 @@ func receive(t *testing.T, what string, ch <-chan string, want string) {
 // 4 KiB): at first, after answering pings itself, and, once quiet after a
 // data frame, on a fresh goroutine. Bytes await read reach gorilla intact.
 func TestIdleReaderWaitsShallow(t *testing.T) {
-	_, peer, got := servedWith(t, Options{})
+	// With a heartbeat, as in production: moving the read deadline counts
+	// as work that may grow a stack.
+	_, peer, got := servedWith(t, Options{PingInterval: time.Minute, PongTimeout: time.Minute})
 	ch := pongs(peer)
 	parked := func() string {
 		t.Helper()
