@@ -213,14 +213,20 @@ func (p published) PublishMsg(m *nats.Msg) error { p <- m.Reply; return nil }
 // waitHandOver pings until the reader was handed over to a fresh goroutine.
 func waitHandOver(t *testing.T, peer *websocket.Conn, ch chan string) {
 	t.Helper()
-	eventually(t, "the reader handed over", func() bool {
+	// A hand-over needs quietFor to pass first: more than eventually's 3 s
+	// would be needed on a loaded machine, so poll for 10 s.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the reader to hand over")
+		}
 		if err := peer.WriteControl(websocket.PingMessage, []byte("tick"), time.Now().Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		receive(t, "pong", ch, "tick")
-		g := reader()
-		return strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).read") && strings.Contains(g, "IO wait")
-	})
+		if g := reader(); strings.Contains(g, "created by github.com/wsgate/wsgate/gateway/client.(*Conn).read") && strings.Contains(g, "IO wait") {
+			return
+		}
+	}
 }
 
 // A client that went quiet holds no frames-in-flight state; its next
