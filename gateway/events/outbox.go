@@ -94,7 +94,8 @@ func (o *Outbox) Add(msgs ...*nats.Msg) bool {
 		o.opts.Dropped(n)
 	}
 	// Once a second at most: a full queue drops at the rate records come.
-	if now := time.Now().UnixNano(); now-o.warned.Load() >= int64(time.Second) && o.warned.CompareAndSwap(o.warned.Load(), now) {
+	now, last := time.Now().UnixNano(), o.warned.Load()
+	if now-last >= int64(time.Second) && o.warned.CompareAndSwap(last, now) {
 		o.opts.Log.Warn("events outbox full; dropped", "messages", n, "subject", msgs[took].Subject, "queue", o.opts.Queue)
 	}
 	return false
