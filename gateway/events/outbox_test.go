@@ -1,9 +1,12 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +218,31 @@ func TestOutboxWaitsForReady(t *testing.T) {
 	if dropped != 1 || never.Pending() != 0 {
 		t.Fatalf("closed before ready: dropped %d, pending %d", dropped, never.Pending())
 	}
+}
+
+// A full queue drops every record past it, counted, but logs once a
+// second at most: it drops at the rate records come.
+func TestOutboxLogsDropsOnceASecond(t *testing.T) {
+	block := make(chan struct{})
+	sink := sinkFunc(func(ctx context.Context, b []*nats.Msg) []error {
+		<-block
+		return make([]error, len(b))
+	})
+	var logs bytes.Buffer
+	dropped := 0
+	o := New(sink, Options{Queue: 1, Batch: 1, Log: slog.New(slog.NewTextHandler(&logs, nil)), Dropped: func(n int) { dropped += n }})
+	o.Add(msg("wsgw.events.connect", "a")) // taken by the sender, which blocks
+	waitFor(t, "the first message taken", func() bool { return o.q.len() == 0 })
+	o.Add(msg("wsgw.events.connect", "b"))
+	for i := range 100 {
+		o.Add(msg("wsgw.events.connect", "x"+strconv.Itoa(i)))
+	}
+	if dropped != 100 {
+		t.Fatalf("dropped %d, want 100", dropped)
+	}
+	if n := strings.Count(logs.String(), "events outbox full"); n != 1 {
+		t.Fatalf("%d warnings for 100 drops within a second, want 1:\n%s", n, logs.String())
+	}
+	close(block)
+	o.Close(context.Background())
 }
