@@ -228,11 +228,15 @@ func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // its socket, then writes what was queued before. On failure u answered
 // the request with an HTTP error.
 func (c *Conn) Upgrade(u *websocket.Upgrader, w http.ResponseWriter, r *http.Request, h http.Header) error {
-	// With no read buffer size of its own, gorilla reads through the one
-	// the hijacker hands it: the client's (see await).
-	own := *u
-	own.ReadBufferSize = 0
-	ws, err := own.Upgrade(hijacker{w, &c.wire}, r, h)
+	if u.ReadBufferSize != 0 {
+		// Only without a read buffer size of its own does gorilla read
+		// through the one the hijacker hands it, the client's: await must
+		// see every byte gorilla holds.
+		own := *u
+		own.ReadBufferSize = 0
+		u = &own
+	}
+	ws, err := u.Upgrade(hijacker{w, &c.wire}, r, h)
 	if err != nil {
 		return err
 	}

@@ -112,10 +112,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Gateway, error) {
 	}
 	g.limiter = admit.NewLimiter(cfg.MaxConnections, cfg.MaxConnsPerIP)
 	g.upgrader = websocket.Upgrader{
-		// 512 bytes instead of net/http's 4 KiB read buffer, which gorilla would
-		// otherwise keep for the connection's life: most of an idle client's
-		// memory. Larger frames just take more reads.
-		ReadBufferSize:    512,
+		// No ReadBufferSize: an accepted client reads through the 512-byte
+		// buffer package client gives gorilla (client/idle.go), not
+		// net/http's 4 KiB one; a refusal's socket closes at once.
 		HandshakeTimeout:  cfg.HandshakeTimeout,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.Compression,
